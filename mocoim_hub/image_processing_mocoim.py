@@ -1,0 +1,252 @@
+"""Image processor for MoCo-IM encoders: any medical image in, the tensor the encoder expects out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+
+from .configuration_mocoim import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
+from .imaging import INTENSITY_SCALINGS, ImageLike, load_image, pil_to_array, scale_intensity
+
+RESAMPLING = {
+    "nearest": InterpolationMode.NEAREST_EXACT,
+    "bilinear": InterpolationMode.BILINEAR,
+    "bicubic": InterpolationMode.BICUBIC,
+}
+OPTIONS = (
+    "num_channels", "do_resize", "size", "resample", "do_center_crop", "crop_size",
+    "do_normalize", "image_mean", "image_std", "intensity_scaling", "channels_first",
+)  # fmt: skip
+# ITU-R 601 luma, the weights PIL uses for RGB -> L.
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+
+
+class MocoImImageProcessor(BaseImageProcessor):
+    r"""
+    Turns PIL images (modes 1, L, LA, I, I;16, F, RGB, RGBA, P, CMYK, ...), numpy arrays, torch
+    tensors, or paths of image/DICOM files into normalised `pixel_values` of shape
+    `(batch, num_channels, crop_height, crop_width)`.
+
+    Steps: intensities to [0, 1] (16-bit stays 16-bit; see `mocoim_hub.imaging`), resize,
+    center-crop, convert to the model's channel count (RGB -> gray by ITU-R 601 luma, gray -> RGB by
+    repetition), normalise with `image_mean`/`image_std`.
+
+    Args:
+        num_channels: channels the model takes, 1 or 3.
+        do_resize, size: resize to `{"shortest_edge": s}` (keeps the aspect ratio) or to
+            `{"height": h, "width": w}`.
+        resample: `"bilinear"`, `"bicubic"` or `"nearest"`.
+        do_center_crop, crop_size: crop `{"height": h, "width": w}` from the centre.
+        do_normalize, image_mean, image_std: per-channel normalisation.
+        intensity_scaling: `"dtype"` (by bit depth) or `"minmax"` (each image to its own range).
+        channels_first: layout of 3-D arrays/tensors; `None` guesses (HWC for numpy, CHW for torch).
+    """
+
+    model_input_names = ["pixel_values"]
+
+    def __init__(
+        self,
+        num_channels: int = 1,
+        do_resize: bool = True,
+        size: dict[str, int] | int | None = None,
+        resample: str = "bilinear",
+        do_center_crop: bool = True,
+        crop_size: dict[str, int] | int | None = None,
+        do_normalize: bool = True,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        intensity_scaling: str = "dtype",
+        channels_first: bool | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.num_channels = num_channels
+        self.do_resize = do_resize
+        self.size = _size_dict(size if size is not None else 224, "size", allow_shortest_edge=True)
+        self.resample = resample
+        self.do_center_crop = do_center_crop
+        self.crop_size = _size_dict(crop_size if crop_size is not None else 224, "crop_size")
+        self.do_normalize = do_normalize
+        gray = num_channels == 1
+        self.image_mean = list(image_mean or (GRAY_MEAN if gray else IMAGENET_MEAN))
+        self.image_std = list(image_std or (GRAY_STD if gray else IMAGENET_STD))
+        self.intensity_scaling = intensity_scaling
+        self.channels_first = channels_first
+        self._validate()
+
+    @classmethod
+    def from_model_config(cls, config, **kwargs: Any) -> MocoImImageProcessor:
+        """The processor matching a `MocoImConfig`: its channels, image size and normalisation."""
+        defaults = dict(
+            num_channels=config.num_channels,
+            size={"shortest_edge": config.image_size},
+            crop_size=config.image_size,
+            image_mean=config.image_mean,
+            image_std=config.image_std,
+        )
+        return cls(**{**defaults, **kwargs})
+
+    def _validate(self) -> None:
+        if self.num_channels not in (1, 3):
+            raise ValueError(f"Expected num_channels 1 or 3 but got {self.num_channels!r}.")
+        if self.resample not in RESAMPLING:
+            raise ValueError(
+                f"Unknown resample {self.resample!r}; expected one of {', '.join(RESAMPLING)}."
+            )
+        if self.intensity_scaling not in INTENSITY_SCALINGS:
+            raise ValueError(
+                f"Unknown intensity_scaling {self.intensity_scaling!r}; expected one of "
+                f"{', '.join(INTENSITY_SCALINGS)}."
+            )
+        for name in ("image_mean", "image_std"):
+            values = getattr(self, name)
+            if len(values) != self.num_channels:
+                raise ValueError(
+                    f"Expected {self.num_channels} value(s) in {name} but got {len(values)}: {values}."
+                )
+        if any(s <= 0 for s in self.image_std):
+            raise ValueError(f"image_std must be positive, got {self.image_std}.")
+
+    def preprocess(
+        self, images: ImageLike | Sequence[ImageLike], return_tensors: str | None = "pt", **kwargs
+    ) -> BatchFeature:
+        """Process one image or a list (a 4-D array or tensor is taken as a batch)."""
+        unknown = set(kwargs) - set(OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"Unknown preprocessing option(s) {', '.join(sorted(unknown))}; expected some of "
+                f"{', '.join(OPTIONS)}."
+            )
+        options = {name: getattr(self, name) for name in OPTIONS} | kwargs
+        batch = [self._process_one(image, options) for image in _as_list(images)]
+        if len({tuple(t.shape) for t in batch}) > 1:
+            raise ValueError(
+                "Images have different sizes after resizing; set do_center_crop=True or a fixed "
+                "size {'height': h, 'width': w} to batch them."
+            )
+        pixel_values = torch.stack(batch)
+        if options["do_normalize"]:
+            mean = torch.tensor(options["image_mean"]).view(1, -1, 1, 1)
+            std = torch.tensor(options["image_std"]).view(1, -1, 1, 1)
+            pixel_values = (pixel_values - mean) / std
+        if return_tensors in ("np", "numpy"):
+            return BatchFeature({"pixel_values": pixel_values.numpy()})
+        return BatchFeature({"pixel_values": pixel_values})
+
+    def _process_one(self, image: ImageLike, options: dict[str, Any]) -> torch.Tensor:
+        tensor = to_channels_first_tensor(
+            image, options["intensity_scaling"], options["channels_first"]
+        )
+        interpolation = RESAMPLING[options["resample"]]
+        if options["do_resize"]:
+            size = _size_dict(options["size"], "size", allow_shortest_edge=True)
+            target = (
+                [size["shortest_edge"]]
+                if "shortest_edge" in size
+                else [size["height"], size["width"]]
+            )
+            tensor = TF.resize(tensor, target, interpolation=interpolation, antialias=True)
+        if options["do_center_crop"]:
+            crop = _size_dict(options["crop_size"], "crop_size")
+            tensor = TF.center_crop(tensor, [crop["height"], crop["width"]])
+        if tensor.dtype == torch.uint8:
+            tensor = tensor.float().div_(255.0)
+        return match_channels(tensor.clamp_(0.0, 1.0), options["num_channels"])
+
+
+def to_channels_first_tensor(
+    image: ImageLike, intensity_scaling: str = "dtype", channels_first: bool | None = None
+) -> torch.Tensor:
+    """One image as a CxHxW tensor with C in {1, 3}: uint8 kept as is (fast resizing), anything
+    else float32 in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        image = load_image(image)
+    if isinstance(image, PIL.Image.Image):
+        array, channels_first = pil_to_array(image), False
+    elif isinstance(image, torch.Tensor):
+        array = image.detach().cpu()
+        array = (array.float() if array.dtype == torch.bfloat16 else array).numpy()
+        channels_first = True if channels_first is None else channels_first
+    elif isinstance(image, np.ndarray):
+        array = image
+    else:
+        raise ValueError(
+            "Expected a PIL image, a numpy array, a torch tensor or an image file path, but got "
+            f"{type(image).__name__}."
+        )
+    array = _to_hwc(array, channels_first)
+    if array.dtype == np.uint8 and intensity_scaling == "dtype":
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    else:
+        tensor = torch.from_numpy(scale_intensity(array, intensity_scaling))
+    return tensor.permute(2, 0, 1)
+
+
+def match_channels(tensor: torch.Tensor, num_channels: int) -> torch.Tensor:
+    """Bring a 1- or 3-channel CxHxW float image to `num_channels` channels."""
+    if tensor.shape[0] == num_channels:
+        return tensor
+    if num_channels == 1:
+        return (tensor * LUMA).sum(dim=0, keepdim=True)
+    return tensor.expand(3, -1, -1).contiguous()
+
+
+def _to_hwc(array: np.ndarray, channels_first: bool | None) -> np.ndarray:
+    """HxW, HxWxC or CxHxW -> HxWxC with C in {1, 3} (alpha and gray+alpha reduced)."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    elif array.ndim == 3:
+        if channels_first is None:  # guess: channels are the small axis
+            channels_first = array.shape[-1] not in (1, 2, 3, 4) and array.shape[0] in (1, 2, 3, 4)
+        if channels_first:
+            array = array.transpose(1, 2, 0)
+    else:
+        raise ValueError(
+            f"Expected an image of 2 (HxW) or 3 (HxWxC / CxHxW) dimensions but got shape "
+            f"{tuple(array.shape)}."
+        )
+    height, width, channels = array.shape
+    if height == 0 or width == 0:
+        raise ValueError(f"Expected an image with pixels but got shape {tuple(array.shape)}.")
+    if channels not in (1, 2, 3, 4):
+        raise ValueError(
+            f"Expected 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA) channels but got {channels} "
+            f"(shape {tuple(array.shape)}); pass channels_first=True/False if the layout was guessed "
+            "wrong."
+        )
+    return array[:, :, :1] if channels == 2 else array[:, :, :3]
+
+
+def _as_list(images: Any) -> list[Any]:
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError("Expected at least one image but got an empty list.")
+        return list(images)
+    if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
+        return list(images)
+    return [images]
+
+
+def _size_dict(size: Any, name: str, allow_shortest_edge: bool = False) -> dict[str, int]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = {"shortest_edge": size} if allow_shortest_edge else {"height": size, "width": size}
+    valid = (["shortest_edge"], ["height", "width"]) if allow_shortest_edge else (["height", "width"],)
+    if (
+        isinstance(size, dict)
+        and sorted(size) in [sorted(keys) for keys in valid]
+        and all(isinstance(v, int) and v > 0 for v in size.values())
+    ):
+        return dict(size)
+    forms = " or ".join("{" + ", ".join(f"'{k}': int" for k in keys) + "}" for keys in valid)
+    raise ValueError(f"Expected {name} to be a positive int or {forms}, but got {size!r}.")
+
+
+__all__ = ["MocoImImageProcessor"]

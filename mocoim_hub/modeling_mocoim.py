@@ -1,0 +1,244 @@
+"""MoCo-IM encoders as transformers models: a torchvision ResNet with per-stage outputs."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPoolingAndNoAttention,
+    ImageClassifierOutputWithNoAttention,
+)
+
+from .configuration_mocoim import BACKBONES, STAGE_NAMES, MocoImConfig
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pth.tar", ".tar", ".ckpt", ".pkl")
+CONVERT_HINT = (
+    "MoCo-IM loads weights from safetensors only, so that loading never runs pickled code. "
+    "Convert a PyTorch checkpoint first: python -m mocoim_hub.convert CHECKPOINT OUTPUT_DIR"
+)
+LayerSpec = str | int
+
+
+def build_resnet(config: MocoImConfig) -> ResNet:
+    """The torchvision ResNet named by `config`, with its first conv fitted to `num_channels` and
+    `stem`; its `fc` is dropped (the encoder ends at global average pooling)."""
+    block_type, depths = BACKBONES[config.backbone]
+    block = BasicBlock if block_type == "basic" else Bottleneck
+    resnet = ResNet(block, list(depths), zero_init_residual=config.zero_init_residual)
+    if config.stem == "small":
+        resnet.conv1 = nn.Conv2d(config.num_channels, 64, 3, stride=1, padding=1, bias=False)
+        resnet.maxpool = nn.Identity()
+    elif config.num_channels != 3:
+        resnet.conv1 = nn.Conv2d(config.num_channels, 64, 7, stride=2, padding=3, bias=False)
+    del resnet.fc
+    return resnet
+
+
+def resolve_layers(layers: LayerSpec | Sequence[LayerSpec] | None) -> list[int]:
+    """Stage indices (0 = stem, 1..4 = layer1..layer4) from names or (negative) indices.
+
+    `None` means all stages; results are sorted and without repeats.
+    """
+    if layers is None:
+        return list(range(len(STAGE_NAMES)))
+    if isinstance(layers, (str, int)):
+        layers = [layers]
+    count = len(STAGE_NAMES)
+    indices = set()
+    for layer in layers:
+        if isinstance(layer, str) and layer in STAGE_NAMES:
+            indices.add(STAGE_NAMES.index(layer))
+        elif isinstance(layer, int) and not isinstance(layer, bool) and -count <= layer < count:
+            indices.add(layer % count)
+        else:
+            raise ValueError(
+                f"Unknown layer {layer!r}; expected a name in {', '.join(STAGE_NAMES)} or an "
+                f"index in {-count}..{count - 1}."
+            )
+    if not indices:
+        raise ValueError(f"Expected at least one layer out of {', '.join(STAGE_NAMES)}.")
+    return sorted(indices)
+
+
+class MocoImPreTrainedModel(PreTrainedModel):
+    config: MocoImConfig
+    config_class = MocoImConfig
+    base_model_prefix = "mocoim"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["BasicBlock", "Bottleneck"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """torchvision's ResNet initialisation (transformers' default would draw convs from
+        N(0, 0.02)), including `zero_init_residual`."""
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.Linear):  # torch's own Linear.reset_parameters
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                bound = 1 / math.sqrt(module.weight.shape[1])
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.BatchNorm2d):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+        elif self.config.zero_init_residual and isinstance(module, (BasicBlock, Bottleneck)):
+            # Blocks are visited after their children, so this overrides the ones_ above.
+            last_bn = module.bn3 if isinstance(module, Bottleneck) else module.bn2
+            init.zeros_(last_bn.weight)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, restricted to safetensors weights."""
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError(f"use_safetensors=False is not supported. {CONVERT_HINT}")
+        kwargs["use_safetensors"] = True
+        _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except OSError as err:
+            if "safetensors" in str(err) and CONVERT_HINT not in str(err):
+                raise OSError(f"{err}\n{CONVERT_HINT}") from err
+            raise
+
+
+def _reject_pickle_only_folder(path: str | os.PathLike, subfolder: str) -> None:
+    folder = Path(path) / subfolder
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
+    if pickles:
+        raise OSError(
+            f"{folder} holds no safetensors weights, only pickle checkpoint(s): "
+            f"{', '.join(pickles)}. {CONVERT_HINT}"
+        )
+
+
+class MocoImModel(MocoImPreTrainedModel):
+    """The encoder. `pooler_output` is the embedding; `hidden_states` are the stem and layer1..4."""
+
+    def __init__(self, config: MocoImConfig):
+        super().__init__(config)
+        self.encoder = build_resnet(config)
+        self.post_init()
+
+    def _run_stages(self, pixel_values: torch.Tensor, last_stage: int = 4) -> list[torch.Tensor]:
+        """Feature maps of the stem and of layer1..layer`last_stage` (nothing deeper is computed)."""
+        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
+            raise ValueError(
+                f"Expected pixel_values of shape (batch, {self.config.num_channels}, height, width) "
+                f"but got {tuple(pixel_values.shape)}. Use MocoImImageProcessor to prepare images."
+            )
+        net = self.encoder
+        hidden = net.maxpool(net.relu(net.bn1(net.conv1(pixel_values))))
+        maps = [hidden]
+        for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[:last_stage]:
+            hidden = stage(hidden)
+            maps.append(hidden)
+        return maps
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
+        r"""
+        Returns `last_hidden_state` (layer4 map, `(batch, hidden_size, h, w)`), `pooler_output`
+        (its global average, `(batch, hidden_size)`) and, with `output_hidden_states`, the five maps
+        of `hidden_states` (stem, layer1..layer4).
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        maps = self._run_stages(pixel_values)
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool2d(maps[-1], 1), 1)
+        hidden_states = tuple(maps) if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (maps[-1], pooled, hidden_states) if v is not None)
+        return BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=maps[-1], pooler_output=pooled, hidden_states=hidden_states
+        )
+
+    def layer_features(
+        self,
+        pixel_values: torch.Tensor,
+        layers: LayerSpec | Sequence[LayerSpec] | None = None,
+        pooled: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """Features of chosen stages, keyed by stage name, shallowest first.
+
+        Args:
+            pixel_values: `(batch, num_channels, height, width)` from `MocoImImageProcessor`.
+            layers: names (`"stem"`, `"layer1"`..`"layer4"`) or indices (0..4, negative from the
+                end); `None` for all five.
+            pooled: global-average-pool each map to `(batch, channels)`; else keep
+                `(batch, channels, h, w)`.
+        """
+        indices = resolve_layers(layers)
+        maps = self._run_stages(pixel_values, last_stage=max(indices))
+        features = {}
+        for index in indices:
+            feature = maps[index]
+            if pooled:
+                feature = torch.flatten(nn.functional.adaptive_avg_pool2d(feature, 1), 1)
+            features[STAGE_NAMES[index]] = feature
+        return features
+
+
+class MocoImForImageClassification(MocoImPreTrainedModel):
+    """A MoCo-IM encoder with a linear head on the pooled embedding. `config.problem_type` picks
+    the loss: `single_label_classification` (cross-entropy), `multi_label_classification`
+    (BCE with logits, e.g. the 14 NIH findings) or `regression` (MSE); inferred when unset."""
+
+    def __init__(self, config: MocoImConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.mocoim = MocoImModel(config)
+        self.classifier = (
+            nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        )
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutputWithNoAttention | tuple:
+        r"""
+        labels: class indices `(batch,)` for single-label, multi-hot floats `(batch, num_labels)`
+            for multi-label, targets `(batch,)` or `(batch, num_labels)` for regression.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.mocoim(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.classifier(outputs.pooler_output)
+        loss = self.loss_function(labels, logits, self.config) if labels is not None else None
+        if not return_dict:
+            output = tuple(v for v in (logits, outputs.hidden_states) if v is not None)
+            return (loss, *output) if loss is not None else output
+        return ImageClassifierOutputWithNoAttention(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states
+        )
+
+
+__all__ = [
+    "MocoImPreTrainedModel",
+    "MocoImModel",
+    "MocoImForImageClassification",
+    "build_resnet",
+    "resolve_layers",
+]
