@@ -39,6 +39,11 @@ def build_resnet(config: MocoImConfig) -> ResNet:
     elif config.num_channels != 3:
         resnet.conv1 = nn.Conv2d(config.num_channels, 64, 7, stride=2, padding=3, bias=False)
     del resnet.fc
+    if config.zero_init_residual:  # read by _init_weights, which sees one module at a time
+        for block in resnet.modules():
+            if isinstance(block, (BasicBlock, Bottleneck)):
+                last_bn = block.bn3 if isinstance(block, Bottleneck) else block.bn2
+                last_bn.zero_init = True
     return resnet
 
 
@@ -77,8 +82,8 @@ class MocoImPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["BasicBlock", "Bottleneck"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        """torchvision's ResNet initialisation (transformers' default would draw convs from
-        N(0, 0.02)), including `zero_init_residual`."""
+        """torchvision's ResNet initialisation, `zero_init_residual` included (transformers'
+        default would draw convs from N(0, 0.02))."""
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, nn.Linear):  # torch's own Linear.reset_parameters
@@ -87,15 +92,11 @@ class MocoImPreTrainedModel(PreTrainedModel):
                 bound = 1 / math.sqrt(module.weight.shape[1])
                 init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, nn.BatchNorm2d):
-            init.ones_(module.weight)
+            init.constant_(module.weight, 0.0 if getattr(module, "zero_init", False) else 1.0)
             init.zeros_(module.bias)
             init.zeros_(module.running_mean)
             init.ones_(module.running_var)
             init.zeros_(module.num_batches_tracked)
-        elif self.config.zero_init_residual and isinstance(module, (BasicBlock, Bottleneck)):
-            # Blocks are visited after their children, so this overrides the ones_ above.
-            last_bn = module.bn3 if isinstance(module, Bottleneck) else module.bn2
-            init.zeros_(last_bn.weight)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):

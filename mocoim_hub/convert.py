@@ -1,0 +1,140 @@
+"""Import ResNet weights from PyTorch checkpoints into a MoCo-IM model folder (safetensors).
+
+Reads, with `torch.load(weights_only=True)` so no pickled code runs:
+
+- a torchvision ResNet state dict (`conv1.weight`, ..., `fc.*`; a `module.` prefix from DDP is fine);
+- a facebookresearch/moco checkpoint (`{"state_dict": {"module.encoder_q.conv1.weight": ...}}`);
+- a PyTorch-Lightning checkpoint as the MoCo-IM authors saved them (`encoder_q.` keys under
+  `state_dict`).
+
+Projection heads (`fc`, or the v2 MLP `fc.0`/`fc.2`) and the key encoder are dropped. Usage:
+`python -m mocoim_hub.convert SRC OUT [--num-channels 1] [--image-size 224]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+import torch
+
+from .configuration_mocoim import BACKBONES, MocoImConfig
+from .image_processing_mocoim import MocoImImageProcessor
+from .modeling_mocoim import MocoImModel
+
+QUERY_ENCODER = "encoder_q."
+ENCODER_PREFIXES = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, unwrapped from a `state_dict` entry when there is one."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"Could not read {os.fspath(path)!r} as a PyTorch checkpoint with weights_only=True "
+            f"({type(err).__name__}: {err}). Only tensors and plain containers are accepted."
+        ) from err
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("state_dict"), Mapping):
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, Mapping) or not checkpoint:
+        raise ValueError(f"Expected a state dict (name -> tensor) in {os.fspath(path)!r}.")
+    return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def extract_encoder(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision-named ResNet weights, without the head: MoCo/Lightning query encoders are
+    preferred; otherwise a (possibly `module.`-prefixed) plain ResNet."""
+    if any(QUERY_ENCODER in key for key in state_dict):
+        names = {k: k.split(QUERY_ENCODER, 1)[1] for k in state_dict if QUERY_ENCODER in k}
+    else:
+        names = {k: k.removeprefix("module.") for k in state_dict}
+    encoder = {new: state_dict[old] for old, new in names.items() if new.startswith(ENCODER_PREFIXES)}
+    if "conv1.weight" not in encoder:
+        sample = ", ".join(list(state_dict)[:5])
+        raise ValueError(
+            "Found no ResNet weights (expected keys like 'conv1.weight', 'module.encoder_q.conv1.weight' "
+            f"or 'encoder_q.conv1.weight'); the checkpoint starts with: {sample}."
+        )
+    return encoder
+
+
+def infer_backbone(encoder: Mapping[str, torch.Tensor]) -> str:
+    """The torchvision ResNet whose block layout matches these weights."""
+    block_type = "bottleneck" if "layer1.0.conv3.weight" in encoder else "basic"
+    depths = tuple(
+        len({k.split(".")[1] for k in encoder if k.startswith(f"layer{stage}.")}) for stage in (1, 2, 3, 4)
+    )
+    for name, layout in BACKBONES.items():
+        if layout == (block_type, depths):
+            return name
+    raise ValueError(f"No supported ResNet has {block_type} blocks in stages of depth {depths}.")
+
+
+def fit_first_conv(weight: torch.Tensor, num_channels: int) -> torch.Tensor:
+    """Adapt first-conv filters to `num_channels` inputs: RGB -> gray sums the RGB filters (a gray
+    image repeated over RGB gives the same response), gray -> RGB spreads them over three."""
+    have = weight.shape[1]
+    if have == num_channels:
+        return weight
+    if have == 3 and num_channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    if have == 1 and num_channels == 3:
+        return weight.repeat(1, 3, 1, 1) / 3
+    raise ValueError(f"Cannot adapt a first conv with {have} input channels to {num_channels}.")
+
+
+def convert_checkpoint(
+    source: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    num_channels: int | None = None,
+    image_size: int = 224,
+    **config_kwargs,
+) -> MocoImModel:
+    """Write `source`'s encoder to `output_dir` as a MoCo-IM model folder with its image processor."""
+    encoder = extract_encoder(load_checkpoint(source))
+    conv1 = encoder["conv1.weight"]
+    num_channels = num_channels or conv1.shape[1]
+    encoder["conv1.weight"] = fit_first_conv(conv1, num_channels)
+    config = MocoImConfig(
+        backbone=infer_backbone(encoder),
+        num_channels=num_channels,
+        stem="small" if conv1.shape[-1] == 3 else "imagenet",
+        image_size=image_size,
+        **config_kwargs,
+    )
+    model = MocoImModel(config)
+    missing, unexpected = model.encoder.load_state_dict(encoder, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"Checkpoint does not match {config.backbone}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}."
+        )
+    model.save_pretrained(output_dir)
+    MocoImImageProcessor.from_model_config(config).save_pretrained(output_dir)
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m mocoim_hub.convert", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("source", help="checkpoint file (.pth, .pth.tar, .ckpt, .bin)")
+    parser.add_argument("output_dir", help="folder to write the MoCo-IM model to")
+    parser.add_argument("--num-channels", type=int, choices=(1, 3), help="default: as in the checkpoint")
+    parser.add_argument("--image-size", type=int, default=224, help="input size the model expects")
+    args = parser.parse_args(argv)
+    try:
+        model = convert_checkpoint(args.source, args.output_dir, args.num_channels, args.image_size)
+    except (ValueError, OSError) as err:
+        parser.exit(2, f"error: {err}\n")
+    config = model.config
+    print(
+        f"Wrote {config.backbone} ({config.num_channels} channel(s), {config.stem} stem) to "
+        f"{args.output_dir}"
+    )
+
+
+if __name__ == "__main__":
+    main()

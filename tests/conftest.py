@@ -1,0 +1,46 @@
+"""Shared fixtures. The environment is set before transformers or huggingface_hub are imported:
+both read it once, at import."""
+
+import os
+import tempfile
+
+_HF_HOME = tempfile.mkdtemp(prefix="mocoim-hf-home-")
+os.environ.update(
+    HF_HOME=_HF_HOME,
+    HF_HUB_OFFLINE="1",
+    HF_HUB_DISABLE_TELEMETRY="1",
+    HF_HUB_DISABLE_PROGRESS_BARS="1",
+    GRADIO_ANALYTICS_ENABLED="False",
+    TRANSFORMERS_VERBOSITY="error",
+)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel  # noqa: E402
+
+
+@pytest.fixture
+def tiny_config() -> MocoImConfig:
+    """A resnet18 on 32 px gray images: fast enough for every test."""
+    return MocoImConfig(backbone="resnet18", num_channels=1, image_size=32)
+
+
+@pytest.fixture(scope="session")
+def saved_model_dir(tmp_path_factory) -> str:
+    """A saved random-init encoder with its processor, as `save_pretrained` writes it."""
+    torch.manual_seed(0)
+    config = MocoImConfig(backbone="resnet18", num_channels=1, image_size=32)
+    folder = tmp_path_factory.mktemp("model")
+    MocoImModel(config).save_pretrained(folder)
+    MocoImImageProcessor.from_model_config(config).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def retina() -> np.ndarray:
+    """A real fundus photograph (scikit-image, CC0), 1411x1411 RGB uint8."""
+    from skimage.data import retina
+
+    return retina()

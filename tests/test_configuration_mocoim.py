@@ -1,0 +1,57 @@
+import pytest
+
+from mocoim_hub import MocoImConfig
+from mocoim_hub.configuration_mocoim import GRAY_MEAN, IMAGENET_MEAN
+
+
+def test_defaults_follow_channel_count():
+    assert MocoImConfig(num_channels=1).image_mean == list(GRAY_MEAN)
+    assert MocoImConfig(num_channels=3).image_mean == list(IMAGENET_MEAN)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "sizes"),
+    [("resnet18", [64, 64, 128, 256, 512]), ("resnet50", [64, 256, 512, 1024, 2048])],
+)
+def test_hidden_sizes(backbone, sizes):
+    config = MocoImConfig(backbone=backbone)
+    assert config.hidden_sizes == sizes
+    assert config.hidden_size == sizes[-1]
+
+
+def test_round_trip_keeps_provenance(tmp_path):
+    config = MocoImConfig(
+        backbone="resnet34",
+        pretraining_recipe="paper-nih",
+        pretraining_dataset="NIH ChestX-ray14",
+        intermediate_loss="mse",
+        intermediate_layers=[1, 2, 3, 4],
+        intermediate_weights=[0.25] * 4,
+        pretraining_hparams={"temperature": 0.07, "queue_size": 65536},
+        id2label={0: "normal", 1: "effusion"},
+    )
+    config.save_pretrained(tmp_path)
+    loaded = MocoImConfig.from_pretrained(tmp_path)
+    assert loaded.to_dict() == config.to_dict()
+    assert loaded.id2label == {0: "normal", 1: "effusion"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"backbone": "vgg16"}, "expected one of resnet18, resnet34, resnet50"),
+        ({"num_channels": 2}, "Expected num_channels 1 (grayscale) or 3 (RGB) but got 2"),
+        ({"stem": "cifar"}, "expected one of imagenet, small"),
+        ({"image_size": 0}, "at least 8 pixels"),
+        ({"num_channels": 3, "image_mean": [0.5]}, "Expected 3 value(s) in image_mean"),
+        ({"image_std": [0.0]}, "image_std must be positive"),
+        ({"intermediate_loss": "l1"}, "expected one of none, mse, barlow"),
+        ({"intermediate_layers": [0], "intermediate_weights": [1.0]}, "stage numbers in 1..4"),
+        ({"intermediate_layers": [1, 2], "intermediate_weights": [1.0]}, "one intermediate weight"),
+        ({"intermediate_layers": [1], "intermediate_weights": [-1.0]}, "must be >= 0"),
+    ],
+)
+def test_invalid_values_are_rejected_with_the_valid_options(kwargs, message):
+    with pytest.raises(ValueError) as excinfo:
+        MocoImConfig(**kwargs)
+    assert message in str(excinfo.value)

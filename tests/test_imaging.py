@@ -1,0 +1,58 @@
+import sys
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from mocoim_hub import MocoImImageProcessor, load_image, read_dicom
+
+
+def test_dicom_with_a_window_is_windowed():
+    path = get_testdata_file("MR_small.dcm")
+    dataset = pydicom.dcmread(path)
+    center, width = float(dataset.WindowCenter), float(dataset.WindowWidth)
+    expected = np.clip((dataset.pixel_array - (center - width / 2)) / width, 0, 1)
+    image = read_dicom(path)
+    assert image.dtype == np.float32 and image.shape == (64, 64)
+    assert np.allclose(image, expected, atol=1e-6)
+
+
+def test_dicom_without_a_window_uses_the_modality_range():
+    image = load_image(get_testdata_file("CT_small.dcm"))
+    assert image.min() == 0.0 and image.max() == 1.0
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    normal = read_dicom(get_testdata_file("CT_small.dcm"))
+    dataset.PhotometricInterpretation = "MONOCHROME1"
+    path = tmp_path / "inverted.dcm"
+    dataset.save_as(path)
+    assert np.allclose(read_dicom(path), 1.0 - normal)
+
+
+def test_dicom_is_recognised_by_its_magic_and_fed_to_the_processor(tmp_path):
+    path = tmp_path / "no_suffix"
+    path.write_bytes(open(get_testdata_file("CT_small.dcm"), "rb").read())
+    out = MocoImImageProcessor(size=32, crop_size=32)(str(path))["pixel_values"]
+    assert out.shape == (1, 1, 32, 32)
+
+
+def test_missing_pydicom_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydicom", None)
+    with pytest.raises(ImportError, match=r"mocoim_hub\[dicom\]"):
+        read_dicom(get_testdata_file("CT_small.dcm"))
+
+
+def test_corrupt_files_raise_value_errors(tmp_path):
+    broken_png = tmp_path / "broken.png"
+    broken_png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    with pytest.raises(ValueError, match="Could not decode"):
+        load_image(broken_png)
+    broken_dicom = tmp_path / "broken.dcm"
+    broken_dicom.write_bytes(b"\x00" * 128 + b"DICM" + b"\x01" * 50)
+    with pytest.raises(ValueError, match="Could not read DICOM"):
+        load_image(broken_dicom)
+    with pytest.raises(FileNotFoundError):
+        load_image(tmp_path / "missing.png")

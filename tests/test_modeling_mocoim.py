@@ -1,0 +1,161 @@
+import pytest
+import torch
+import torchvision
+from transformers import Trainer, TrainingArguments
+
+from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel, resolve_layers
+
+
+def torchvision_twin(model: MocoImModel) -> torch.nn.Module:
+    """The bare torchvision ResNet holding the same weights, its fc made the identity."""
+    config = model.config
+    reference = getattr(torchvision.models, config.backbone)()
+    reference.conv1 = model.encoder.conv1.__class__(
+        config.num_channels, 64, model.encoder.conv1.kernel_size, model.encoder.conv1.stride,
+        model.encoder.conv1.padding, bias=False,
+    )  # fmt: skip
+    reference.maxpool = model.encoder.maxpool
+    reference.fc = torch.nn.Identity()
+    weights = {k.removeprefix("encoder."): v for k, v in model.state_dict().items()}
+    assert reference.load_state_dict(weights, strict=False).missing_keys == []
+    return reference.eval()
+
+
+@pytest.mark.parametrize(
+    ("backbone", "channels", "stem", "size"),
+    [("resnet18", 1, "imagenet", 64), ("resnet50", 3, "small", 32)],
+)
+def test_matches_bare_torchvision_backbone(backbone, channels, stem, size):
+    torch.manual_seed(0)
+    config = MocoImConfig(backbone=backbone, num_channels=channels, stem=stem, image_size=size)
+    model = MocoImModel(config).eval()
+    with torch.no_grad():  # random BN statistics, so the comparison is not trivially zero
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+    pixels = torch.randn(2, channels, size, size)
+    with torch.no_grad():
+        ours = model(pixels, output_hidden_states=True)
+        theirs = torchvision_twin(model)(pixels)
+    assert torch.allclose(ours.pooler_output, theirs, atol=1e-5)
+    assert ours.pooler_output.shape == (2, config.hidden_size)
+    assert [h.shape[1] for h in ours.hidden_states] == config.hidden_sizes
+    assert ours.hidden_states[-1] is ours.last_hidden_state
+
+
+def test_init_is_torchvision_like_and_zeroes_residual_branches(tiny_config):
+    model = MocoImModel(tiny_config)
+    block = model.encoder.layer1[0]
+    assert torch.all(block.bn2.weight == 0)  # zero_init_residual
+    assert torch.all(block.bn1.weight == 1)
+    conv = model.encoder.layer3[0].conv1  # kaiming fan_out: std = sqrt(2 / (out * k * k))
+    expected_std = (2 / (conv.out_channels * 9)) ** 0.5
+    assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.1)
+    no_zero = MocoImModel(MocoImConfig(backbone="resnet18", zero_init_residual=False))
+    assert torch.all(no_zero.encoder.layer1[0].bn2.weight == 1)
+
+
+def test_wrong_channel_count_is_explained(tiny_config):
+    with pytest.raises(ValueError, match=r"Expected pixel_values of shape \(batch, 1, height, width\)"):
+        MocoImModel(tiny_config)(torch.randn(1, 3, 32, 32))
+
+
+def test_tuple_output_without_return_dict(tiny_config):
+    model = MocoImModel(tiny_config).eval()
+    last, pooled = model(torch.randn(1, 1, 32, 32), return_dict=False)
+    assert last.ndim == 4 and pooled.shape == (1, 512)
+
+
+def test_layer_features_pooled_and_maps(tiny_config):
+    model = MocoImModel(tiny_config).eval()
+    pixels = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        full = model(pixels, output_hidden_states=True).hidden_states
+        pooled = model.layer_features(pixels, layers=["layer1", -1])
+        maps = model.layer_features(pixels, layers=[2], pooled=False)
+    assert list(pooled) == ["layer1", "layer4"]
+    assert torch.allclose(pooled["layer1"], full[1].mean(dim=(2, 3)), atol=1e-6)
+    assert torch.allclose(maps["layer2"], full[2])
+
+
+def test_layer_features_stop_at_the_deepest_requested_stage(tiny_config):
+    model = MocoImModel(tiny_config).eval()
+    calls = []
+    model.encoder.layer3.register_forward_hook(lambda *args: calls.append("layer3"))
+    model.layer_features(torch.randn(1, 1, 32, 32), layers="layer2")
+    assert calls == []
+
+
+def test_resolve_layers():
+    assert resolve_layers(None) == [0, 1, 2, 3, 4]
+    assert resolve_layers(["layer4", "stem", -1, 1]) == [0, 1, 4]
+    for bad in ("layer5", 5, -6, True):
+        with pytest.raises(ValueError, match=r"index in -5..4"):
+            resolve_layers(bad)
+
+
+def test_save_and_load_round_trip(tiny_config, tmp_path):
+    model = MocoImModel(tiny_config).eval()
+    with torch.no_grad():  # loading must keep these, not re-initialise zero_init BNs
+        model.encoder.layer1[0].bn2.weight.uniform_(0.5, 1.5)
+    model.save_pretrained(tmp_path)
+    loaded = MocoImModel.from_pretrained(tmp_path).eval()
+    pixels = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(pixels).pooler_output, loaded(pixels).pooler_output)
+
+
+def test_classifier_reuses_a_saved_encoder(tiny_config, tmp_path):
+    encoder = MocoImModel(tiny_config).eval()
+    encoder.save_pretrained(tmp_path)
+    classifier = MocoImForImageClassification.from_pretrained(tmp_path, num_labels=3).eval()
+    assert torch.equal(classifier.mocoim.encoder.conv1.weight, encoder.encoder.conv1.weight)
+    assert classifier(torch.randn(2, 1, 32, 32)).logits.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "labels", "reference"),
+    [
+        ("single_label_classification", torch.tensor([0, 2]), torch.nn.functional.cross_entropy),
+        (
+            "multi_label_classification",
+            torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]),
+            torch.nn.functional.binary_cross_entropy_with_logits,
+        ),
+        ("regression", torch.tensor([[0.5, 1.0, -1.0], [0.0, 2.0, 1.0]]), torch.nn.functional.mse_loss),
+    ],
+)
+def test_classification_losses(tiny_config, problem_type, labels, reference):
+    tiny_config.num_labels = 3
+    tiny_config.problem_type = problem_type
+    model = MocoImForImageClassification(tiny_config).eval()
+    output = model(torch.randn(2, 1, 32, 32), labels=labels)
+    assert torch.allclose(output.loss, reference(output.logits, labels))
+
+
+def test_problem_type_is_inferred_from_labels(tiny_config):
+    tiny_config.num_labels = 3
+    model = MocoImForImageClassification(tiny_config).eval()
+    labels = torch.tensor([1, 0])
+    output = model(torch.randn(2, 1, 32, 32), labels=labels)
+    assert torch.allclose(output.loss, torch.nn.functional.cross_entropy(output.logits, labels))
+
+
+def test_trainer_fits_a_tiny_task(tiny_config, tmp_path):
+    """transformers.Trainer drives the classifier: the loss falls on a separable toy problem."""
+    torch.manual_seed(0)
+    tiny_config.num_labels = 2
+    model = MocoImForImageClassification(tiny_config)
+    labels = torch.arange(16) % 2
+    pixels = torch.randn(16, 1, 32, 32) * 0.1 + labels.view(-1, 1, 1, 1).float()
+    data = [{"pixel_values": p, "labels": y} for p, y in zip(pixels, labels)]
+    args = TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=6,
+        learning_rate=1e-3, report_to=[], save_strategy="no", logging_steps=1, use_cpu=True,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=args, train_dataset=data)
+    trainer.train()
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert losses[-1] < losses[0]
