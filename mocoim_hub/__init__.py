@@ -11,7 +11,6 @@ from transformers import (
     AutoModel,
     AutoModelForImageClassification,
 )
-
 from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
 
 from .configuration_mocoim import MocoImConfig

@@ -14,7 +14,10 @@ BACKBONES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "resnet101": ("bottleneck", (3, 4, 23, 3)),
     "resnet152": ("bottleneck", (3, 8, 36, 3)),
 }
-STEMS = ("imagenet", "small")  # 7x7/2 conv + max-pool, or 3x3/1 conv without max-pool (small images)
+STEMS = (
+    "imagenet",
+    "small",
+)  # 7x7/2 conv + max-pool, or 3x3/1 conv without max-pool (small images)
 STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
 INTERMEDIATE_LOSSES = ("none", "mse", "barlow")
 
@@ -82,7 +85,9 @@ class MocoImConfig(PreTrainedConfig):
             self.num_channels in (1, 3),
             f"Expected num_channels 1 (grayscale) or 3 (RGB) but got {self.num_channels!r}.",
         )
-        _expect(self.stem in STEMS, f"Unknown stem {self.stem!r}; expected one of {', '.join(STEMS)}.")
+        _expect(
+            self.stem in STEMS, f"Unknown stem {self.stem!r}; expected one of {', '.join(STEMS)}."
+        )
         _expect(
             isinstance(self.image_size, int) and self.image_size >= 8,
             f"Expected image_size to be an integer of at least 8 pixels but got {self.image_size!r}.",

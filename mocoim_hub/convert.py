@@ -50,7 +50,9 @@ def extract_encoder(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.T
         names = {k: k.split(QUERY_ENCODER, 1)[1] for k in state_dict if QUERY_ENCODER in k}
     else:
         names = {k: k.removeprefix("module.") for k in state_dict}
-    encoder = {new: state_dict[old] for old, new in names.items() if new.startswith(ENCODER_PREFIXES)}
+    encoder = {
+        new: state_dict[old] for old, new in names.items() if new.startswith(ENCODER_PREFIXES)
+    }
     if "conv1.weight" not in encoder:
         sample = ", ".join(list(state_dict)[:5])
         raise ValueError(
@@ -64,7 +66,8 @@ def infer_backbone(encoder: Mapping[str, torch.Tensor]) -> str:
     """The torchvision ResNet whose block layout matches these weights."""
     block_type = "bottleneck" if "layer1.0.conv3.weight" in encoder else "basic"
     depths = tuple(
-        len({k.split(".")[1] for k in encoder if k.startswith(f"layer{stage}.")}) for stage in (1, 2, 3, 4)
+        len({k.split(".")[1] for k in encoder if k.startswith(f"layer{stage}.")})
+        for stage in (1, 2, 3, 4)
     )
     for name, layout in BACKBONES.items():
         if layout == (block_type, depths):
@@ -122,7 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("source", help="checkpoint file (.pth, .pth.tar, .ckpt, .bin)")
     parser.add_argument("output_dir", help="folder to write the MoCo-IM model to")
-    parser.add_argument("--num-channels", type=int, choices=(1, 3), help="default: as in the checkpoint")
+    parser.add_argument(
+        "--num-channels", type=int, choices=(1, 3), help="default: as in the checkpoint"
+    )
     parser.add_argument("--image-size", type=int, default=224, help="input size the model expects")
     args = parser.parse_args(argv)
     try:

@@ -238,7 +238,9 @@ def _as_list(images: Any) -> list[Any]:
 def _size_dict(size: Any, name: str, allow_shortest_edge: bool = False) -> dict[str, int]:
     if isinstance(size, int) and not isinstance(size, bool):
         size = {"shortest_edge": size} if allow_shortest_edge else {"height": size, "width": size}
-    valid = (["shortest_edge"], ["height", "width"]) if allow_shortest_edge else (["height", "width"],)
+    valid = (
+        (["shortest_edge"], ["height", "width"]) if allow_shortest_edge else (["height", "width"],)
+    )
     if (
         isinstance(size, dict)
         and sorted(size) in [sorted(keys) for keys in valid]

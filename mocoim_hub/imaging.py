@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import PIL.Image
@@ -24,7 +24,7 @@ import torch
 
 IntensityScaling = Literal["dtype", "minmax"]
 INTENSITY_SCALINGS = ("dtype", "minmax")
-ImageLike = Union[PIL.Image.Image, np.ndarray, torch.Tensor, str, os.PathLike]
+ImageLike = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 
 # PIL modes that are converted to RGB (or kept as L) before reading their pixels.
 _PIL_TO_RGB = {"P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"}
@@ -134,12 +134,16 @@ def scale_intensity(array: np.ndarray, intensity_scaling: IntensityScaling = "dt
             f"{', '.join(INTENSITY_SCALINGS)}."
         )
     if array.size == 0:
-        raise ValueError(f"Expected an image with pixels but got an empty array of shape {array.shape}.")
+        raise ValueError(
+            f"Expected an image with pixels but got an empty array of shape {array.shape}."
+        )
     kind = array.dtype.kind
     if kind not in "biuf":
         raise ValueError(f"Expected numeric pixel data but got dtype {array.dtype}.")
     if kind == "f" and not np.isfinite(array).all():
-        raise ValueError("The image contains NaN or infinite values; replace them before processing.")
+        raise ValueError(
+            "The image contains NaN or infinite values; replace them before processing."
+        )
     if intensity_scaling == "minmax":
         values = array.astype(np.float32)
         low, high = float(values.min()), float(values.max())

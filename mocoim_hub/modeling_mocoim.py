@@ -208,7 +208,9 @@ class MocoImForImageClassification(MocoImPreTrainedModel):
         self.num_labels = config.num_labels
         self.mocoim = MocoImModel(config)
         self.classifier = (
-            nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+            nn.Linear(config.hidden_size, config.num_labels)
+            if config.num_labels > 0
+            else nn.Identity()
         )
         self.post_init()
 
@@ -225,7 +227,9 @@ class MocoImForImageClassification(MocoImPreTrainedModel):
             for multi-label, targets `(batch,)` or `(batch, num_labels)` for regression.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.mocoim(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        outputs = self.mocoim(
+            pixel_values, output_hidden_states=output_hidden_states, return_dict=True
+        )
         logits = self.classifier(outputs.pooler_output)
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
         if not return_dict:

@@ -46,7 +46,9 @@ RETINA_EMBEDDING = """
 
 @pytest.mark.slow
 def test_auto_classes_and_pipeline_after_import(saved_model_dir):
-    code = f"import mocoim_hub\nFOLDER, KW = {saved_model_dir!r}, {{}}\n" + textwrap.dedent(RETINA_EMBEDDING)
+    code = f"import mocoim_hub\nFOLDER, KW = {saved_model_dir!r}, {{}}\n" + textwrap.dedent(
+        RETINA_EMBEDDING
+    )
     result = run_python(code)
     assert result["model"] == "mocoim_hub.modeling_mocoim"
     assert result["processor"] == "MocoImImageProcessor"
@@ -56,7 +58,8 @@ def test_auto_classes_and_pipeline_after_import(saved_model_dir):
 @pytest.mark.slow
 def test_trust_remote_code_without_the_package(saved_model_dir):
     imported = run_python(
-        f"import mocoim_hub\nFOLDER, KW = {saved_model_dir!r}, {{}}\n" + textwrap.dedent(RETINA_EMBEDDING)
+        f"import mocoim_hub\nFOLDER, KW = {saved_model_dir!r}, {{}}\n"
+        + textwrap.dedent(RETINA_EMBEDDING)
     )
     remote = run_python(
         "import sys; sys.modules['mocoim_hub'] = None  # make importing it impossible\n"
@@ -73,7 +76,7 @@ def test_image_classification_pipeline(tmp_path):
     labels = ["Atelectasis", "Effusion", "Pneumothorax"]
     config = MocoImConfig(
         backbone="resnet18", image_size=32, problem_type="multi_label_classification",
-        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
     )  # fmt: skip
     torch.manual_seed(0)
     MocoImForImageClassification(config).save_pretrained(tmp_path)
@@ -98,5 +101,8 @@ def test_save_pretrained_writes_code_and_auto_map(saved_model_dir):
     config = json.load(open(os.path.join(saved_model_dir, "config.json")))
     assert config["auto_map"]["AutoModel"] == "modeling_mocoim.MocoImModel"
     processor = json.load(open(os.path.join(saved_model_dir, "preprocessor_config.json")))
-    assert processor["auto_map"]["AutoImageProcessor"] == "image_processing_mocoim.MocoImImageProcessor"
+    assert (
+        processor["auto_map"]["AutoImageProcessor"]
+        == "image_processing_mocoim.MocoImImageProcessor"
+    )
     assert not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)

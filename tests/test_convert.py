@@ -47,7 +47,12 @@ def lightning_layout(resnet: torch.nn.Module) -> dict:
     """The MoCo-IM authors' Lightning checkpoints: `encoder_q.`/`encoder_k.` under state_dict."""
     state = {f"encoder_q.{k}": v for k, v in resnet.state_dict().items()}
     state |= {f"encoder_k.{k}": v + 1 for k, v in resnet.state_dict().items()}
-    return {"epoch": 3, "global_step": 100, "pytorch-lightning_version": "1.2.0", "state_dict": state}
+    return {
+        "epoch": 3,
+        "global_step": 100,
+        "pytorch-lightning_version": "1.2.0",
+        "state_dict": state,
+    }
 
 
 @pytest.mark.parametrize("layout", ["torchvision", "moco", "lightning"])
@@ -79,7 +84,9 @@ def test_rgb_weights_summed_for_gray_inputs(tmp_path):
     convert_checkpoint(tmp_path / "rgb.pth", tmp_path / "gray", num_channels=1)
     gray_model = MocoImModel.from_pretrained(tmp_path / "gray")
     gray = torch.rand(2, 1, 64, 64)
-    assert torch.allclose(pooled(gray_model, gray), pooled(resnet, gray.repeat(1, 3, 1, 1)), atol=1e-4)
+    assert torch.allclose(
+        pooled(gray_model, gray), pooled(resnet, gray.repeat(1, 3, 1, 1)), atol=1e-4
+    )
 
 
 def test_cli_writes_a_loadable_folder_and_fails_clearly(tmp_path, capsys):

@@ -58,7 +58,9 @@ def test_init_is_torchvision_like_and_zeroes_residual_branches(tiny_config):
 
 
 def test_wrong_channel_count_is_explained(tiny_config):
-    with pytest.raises(ValueError, match=r"Expected pixel_values of shape \(batch, 1, height, width\)"):
+    with pytest.raises(
+        ValueError, match=r"Expected pixel_values of shape \(batch, 1, height, width\)"
+    ):
         MocoImModel(tiny_config)(torch.randn(1, 3, 32, 32))
 
 
@@ -124,7 +126,11 @@ def test_classifier_reuses_a_saved_encoder(tiny_config, tmp_path):
             torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]),
             torch.nn.functional.binary_cross_entropy_with_logits,
         ),
-        ("regression", torch.tensor([[0.5, 1.0, -1.0], [0.0, 2.0, 1.0]]), torch.nn.functional.mse_loss),
+        (
+            "regression",
+            torch.tensor([[0.5, 1.0, -1.0], [0.0, 2.0, 1.0]]),
+            torch.nn.functional.mse_loss,
+        ),
     ],
 )
 def test_classification_losses(tiny_config, problem_type, labels, reference):
@@ -150,7 +156,7 @@ def test_trainer_fits_a_tiny_task(tiny_config, tmp_path):
     model = MocoImForImageClassification(tiny_config)
     labels = torch.arange(16) % 2
     pixels = torch.randn(16, 1, 32, 32) * 0.1 + labels.view(-1, 1, 1, 1).float()
-    data = [{"pixel_values": p, "labels": y} for p, y in zip(pixels, labels)]
+    data = [{"pixel_values": p, "labels": y} for p, y in zip(pixels, labels, strict=True)]
     args = TrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=8, num_train_epochs=6,
         learning_rate=1e-3, report_to=[], save_strategy="no", logging_steps=1, use_cpu=True,
