@@ -227,12 +227,14 @@ def _to_hwc(array: np.ndarray, channels_first: bool | None) -> np.ndarray:
 
 def _as_list(images: Any) -> list[Any]:
     if isinstance(images, (list, tuple)):
-        if not images:
-            raise ValueError("Expected at least one image but got an empty list.")
-        return list(images)
-    if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
-        return list(images)
-    return [images]
+        images = list(images)
+    elif isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
+        images = list(images)  # a batch
+    else:
+        images = [images]
+    if not images:
+        raise ValueError("Expected at least one image but got an empty list or batch.")
+    return images
 
 
 def _size_dict(size: Any, name: str, allow_shortest_edge: bool = False) -> dict[str, int]:

@@ -145,9 +145,7 @@ def scale_intensity(array: np.ndarray, intensity_scaling: IntensityScaling = "dt
             "The image contains NaN or infinite values; replace them before processing."
         )
     if intensity_scaling == "minmax":
-        values = array.astype(np.float32)
-        low, high = float(values.min()), float(values.max())
-        return (values - low) / (high - low) if high > low else np.zeros_like(values)
+        return _minmax(array)
     if kind == "b":
         return array.astype(np.float32)
     if kind == "f":
@@ -159,6 +157,16 @@ def scale_intensity(array: np.ndarray, intensity_scaling: IntensityScaling = "dt
             )
         return array.astype(np.float32)
     return array.astype(np.float32) / _integer_range(array)
+
+
+def _minmax(array: np.ndarray) -> np.ndarray:
+    values = array.astype(np.float64)
+    low, high = values.min(), values.max()
+    if not high > low:
+        return np.zeros(array.shape, dtype=np.float32)
+    scale = max(abs(low), abs(high))  # dividing first keeps ranges near the float limits finite
+    values, low, high = values / scale, low / scale, high / scale
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
 def _integer_range(array: np.ndarray) -> float:

@@ -2,6 +2,9 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 from torchvision.transforms import v2
 
 from mocoim_hub import MocoImConfig, MocoImImageProcessor
@@ -129,3 +132,38 @@ def test_save_load_round_trip_and_config_defaults(tmp_path):
 def test_return_numpy():
     out = MocoImImageProcessor(size=8, crop_size=8)(np.zeros((8, 8), np.uint8), return_tensors="np")
     assert isinstance(out["pixel_values"], np.ndarray)
+
+
+PIXEL_DTYPES = [
+    np.uint8,
+    np.uint16,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.bool_,
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    image=arrays(
+        st.sampled_from(PIXEL_DTYPES), array_shapes(min_dims=1, max_dims=5, min_side=0, max_side=6)
+    ),
+    channels=st.sampled_from([1, 3]),
+    scaling=st.sampled_from(["dtype", "minmax"]),
+    as_tensor=st.booleans(),
+)
+def test_any_array_gives_a_finite_tensor_in_range_or_a_value_error(
+    image, channels, scaling, as_tensor
+):
+    processor = unnormalised(channels, intensity_scaling=scaling)
+    try:
+        out = pixels(processor, torch.from_numpy(image.copy()) if as_tensor else image)
+    except ValueError as err:
+        assert str(err)  # a message, never a bare error
+        return
+    assert out.shape[1:] == (channels, 8, 8)
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
