@@ -191,12 +191,12 @@ def to_channels_first_tensor(
 
 
 def match_channels(tensor: torch.Tensor, num_channels: int) -> torch.Tensor:
-    """Bring a 1- or 3-channel CxHxW float image to `num_channels` channels."""
-    if tensor.shape[0] == num_channels:
+    """Bring 1- or 3-channel float images, `(..., C, H, W)`, to `num_channels` channels."""
+    if tensor.shape[-3] == num_channels:
         return tensor
     if num_channels == 1:
-        return (tensor * LUMA).sum(dim=0, keepdim=True)
-    return tensor.expand(3, -1, -1).contiguous()
+        return (tensor * LUMA).sum(dim=-3, keepdim=True)
+    return tensor.expand(*tensor.shape[:-3], 3, -1, -1).contiguous()
 
 
 def _to_hwc(array: np.ndarray, channels_first: bool | None) -> np.ndarray:
