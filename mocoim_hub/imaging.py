@@ -30,6 +30,7 @@ ImageLike = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 _PIL_TO_RGB = {"P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"}
 _ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
 DICOM_SUFFIXES = (".dcm", ".dicom")
+MAX_PIXELS = 16384 * 16384  # larger "images" are treated as decompression bombs
 
 
 def is_dicom(path: str | os.PathLike) -> bool:
@@ -57,8 +58,18 @@ def load_image(source: str | os.PathLike | bytes, frame: int = 0) -> PIL.Image.I
 def _open_pil(source: Any, name: str) -> PIL.Image.Image:
     try:
         image = PIL.Image.open(source)
+        pixels = image.size[0] * image.size[1]
+        if pixels > MAX_PIXELS:  # checked before decoding: a bomb never reaches memory
+            raise ValueError(
+                f"{name} has {image.size[0]}x{image.size[1]} pixels, over the limit of {MAX_PIXELS}."
+            )
         image.load()
-    except (PIL.UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (
+        PIL.UnidentifiedImageError,
+        PIL.Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+    ) as err:
         raise ValueError(f"Could not decode {name} as an image ({err}).") from err
     return image
 

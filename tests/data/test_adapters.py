@@ -1,0 +1,246 @@
+import gzip
+import importlib.util
+import logging
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from mocoim_hub.data.adapters import (
+    NIH_FINDINGS,
+    default_dataset,
+    diabetic_retinopathy,
+    hf_dataset,
+    idc_histopathology,
+    image_folder,
+    nih_chestxray14,
+)
+from mocoim_hub.data.loading import make_loader
+
+RNG = np.random.default_rng(0)
+
+
+def write_png(path: Path, size=(12, 12), mode="L", sixteen_bit=False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if sixteen_bit:
+        PIL.Image.fromarray(RNG.integers(0, 65535, size, dtype=np.uint16)).save(path)
+    else:
+        PIL.Image.fromarray(RNG.integers(0, 255, size, dtype=np.uint8)).convert(mode).save(path)
+    return path
+
+
+def split_patients(splits) -> list[set]:
+    return [set(d.patient_ids) for d in splits.values()]
+
+
+def assert_patient_disjoint(splits):
+    seen = split_patients(splits)
+    for i, a in enumerate(seen):
+        for b in seen[i + 1 :]:
+            assert not a & b
+
+
+# --- image folder --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for label in ("benign", "malignant"):
+        for i in range(10):
+            write_png(tmp_path / label / f"{i}.png")
+    return tmp_path
+
+
+def test_image_folder_classes_and_split(folder):
+    splits = image_folder(folder)
+    assert set(splits) == {"train", "validation", "test"}
+    assert sum(len(s) for s in splits.values()) == 20
+    sample = splits["train"][0]
+    assert splits["train"].label_names == ["benign", "malignant"]
+    assert sample["image"].size == (12, 12) and sample["labels"].dtype == torch.long
+
+
+def test_image_folder_bad_files_error_or_skip_with_a_report(folder, caplog):
+    (folder / "benign" / "notes.txt").write_text("not an image")  # ignored: not an image suffix
+    (folder / "benign" / "empty.png").write_bytes(b"")
+    (folder / "malignant" / "truncated.png").write_bytes(
+        (folder / "malignant" / "0.png").read_bytes()[:40]
+    )
+    with pytest.raises(ValueError, match=r"empty\.png: empty file.*on_bad_image='skip'"):
+        image_folder(folder)
+    with caplog.at_level(logging.WARNING):
+        splits = image_folder(folder, on_bad_image="skip")
+    assert "empty.png" in caplog.text
+    everything = [s for d in splits.values() for s in (d[i] for i in range(len(d)))]
+    assert sum(s is None for s in everything) == 1  # the truncated file, found when read
+    bad = [d.bad_images for d in splits.values() if d.bad_images.count]
+    assert "truncated.png" in str(bad[0])
+
+
+def test_truncated_file_with_error_policy_names_the_file(folder):
+    (folder / "benign" / "3.png").write_bytes((folder / "benign" / "4.png").read_bytes()[:40])
+    splits = image_folder(folder)
+    datasets = list(splits.values())
+    with pytest.raises(ValueError, match=r"Bad image .*3\.png"):
+        for d in datasets:
+            for i in range(len(d)):
+                d[i]
+
+
+# --- datasets library ----------------------------------------------------------------------------
+
+
+def test_hf_dataset_from_disk_with_custom_columns(tmp_path):
+    import datasets
+
+    images = [PIL.Image.fromarray(RNG.integers(0, 255, (8, 8), dtype=np.uint8)) for _ in range(6)]
+    table = datasets.Dataset.from_dict(
+        {"scan": images, "finding": [0, 1, 2, 0, 1, 2], "subject": list("aabbcc")},
+        features=datasets.Features(
+            scan=datasets.Image(),
+            finding=datasets.ClassLabel(names=["normal", "benign", "malignant"]),
+            subject=datasets.Value("string"),
+        ),
+    )
+    datasets.DatasetDict(train=table, val=table.select([0, 1])).save_to_disk(tmp_path / "ds")
+    splits = hf_dataset(
+        tmp_path / "ds", image_column="scan", label_column="finding", patient_column="subject"
+    )
+    assert set(splits) == {"train", "validation"}
+    assert splits["train"].label_names == ["normal", "benign", "malignant"]
+    assert splits["train"][2]["patient_id"] == "b" and splits["train"][2]["labels"].item() == 2
+    with pytest.raises(ValueError, match=r"no column\(s\) \['image', 'label'\]; its columns are"):
+        hf_dataset(tmp_path / "ds")
+
+
+def test_default_dataset_through_the_adapter_interface():
+    splits = default_dataset()
+    assert len(splits["train"]) == 10000 and splits["test"].label_names[0] == "T-shirt/top"
+    assert splits["validation"][0]["image"].mode == "L"
+
+
+# --- NIH ChestX-ray14 ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nih_rows():
+    """The first 300 rows of the real NIH label file, which torchxrayvision's wheel ships."""
+    spec = importlib.util.find_spec("torchxrayvision")
+    csv_path = Path(spec.origin).parent / "data" / "Data_Entry_2017_v2020.csv.gz"
+    with gzip.open(csv_path, "rt") as handle:
+        return [next(handle) for _ in range(301)]
+
+
+def make_nih(root: Path, rows: list[str], official: bool) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Data_Entry_2017_v2020.csv").write_text("".join(rows))
+    names = [row.split(",")[0] for row in rows[1:]]
+    for i, name in enumerate(names):
+        write_png(root / f"images_{1 + i // 100:03d}" / "images" / name, sixteen_bit=i % 2 == 0)
+    if official:  # like the real lists: patient-disjoint, the later patients in test
+        patients = [int(row.split(",")[3]) for row in rows[1:]]
+        cut = patients[len(patients) * 2 // 3]
+        test = [n for n, p in zip(names, patients, strict=True) if p >= cut]
+        (root / "test_list.txt").write_text("\n".join(test))
+        (root / "train_val_list.txt").write_text("\n".join(sorted(set(names) - set(test))))
+    return root
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_nih_labels_patients_and_splits(tmp_path, nih_rows, official):
+    splits = nih_chestxray14(make_nih(tmp_path, nih_rows, official))
+    assert sum(len(s) for s in splits.values()) == 300
+    assert_patient_disjoint(splits)
+    train = splits["train"]
+    assert (
+        train.label_names == list(NIH_FINDINGS)
+        and train.problem_type == "multi_label_classification"
+    )
+    by_name = {row.split(",")[0]: row.split(",")[1] for row in nih_rows[1:]}
+    for i in range(5):
+        name = Path(train.images[int(train.rows[i])]).name
+        findings = {NIH_FINDINGS[j] for j in np.flatnonzero(train.labels[i])}
+        expected = set(by_name[name].split("|")) - {"No Finding"}
+        assert findings == expected
+    if official:
+        assert set(splits["test"].images[i].name for i in splits["test"].rows) == set(
+            (tmp_path / "test_list.txt").read_text().split()
+        )
+
+
+def test_nih_missing_image_is_reported(tmp_path, nih_rows):
+    root = make_nih(tmp_path, nih_rows[:21], official=False)
+    next(root.rglob("*.png")).unlink()
+    with pytest.raises(ValueError, match="1 bad image.*missing"):
+        nih_chestxray14(root)
+    assert sum(len(s) for s in nih_chestxray14(root, on_bad_image="skip").values()) == 19
+
+
+def test_nih_sixteen_bit_images_keep_their_range(tmp_path, nih_rows):
+    with pytest.raises(ValueError, match="too few for a patient-disjoint 70/10/20"):
+        nih_chestxray14(make_nih(tmp_path / "tiny", nih_rows[:3], official=False))
+    splits = nih_chestxray14(make_nih(tmp_path, nih_rows[:41], official=False))
+    images = [d[i]["image"] for d in splits.values() for i in range(len(d))]
+    assert any(image.mode.startswith("I") for image in images)
+
+
+# --- histopathology and retinopathy --------------------------------------------------------------
+
+
+def test_idc_patient_folders(tmp_path):
+    for patient in range(10):
+        for label in (0, 1):
+            for k in range(3):
+                write_png(
+                    tmp_path
+                    / f"{8900 + patient}"
+                    / str(label)
+                    / f"{8900 + patient}_x{k}_class{label}.png",
+                    mode="RGB",
+                )
+    splits = idc_histopathology(tmp_path)
+    assert sum(len(s) for s in splits.values()) == 60
+    assert_patient_disjoint(splits)
+    assert splits["train"].label_names == ["no IDC", "IDC"]
+    sample = splits["train"][0]
+    assert sample["image"].mode == "RGB" and sample["labels"].item() in (0, 1)
+
+
+@pytest.mark.parametrize(("target", "names"), [("referable", 2), ("grade", 5)])
+def test_diabetic_retinopathy_targets(tmp_path, target, names):
+    lines = ["image,level"]
+    for patient in range(12):
+        for eye, level in (("left", patient % 5), ("right", (patient + 2) % 5)):
+            write_png(tmp_path / "train" / f"{patient}_{eye}.jpeg", mode="RGB")
+            lines.append(f"{patient}_{eye},{level}")
+    (tmp_path / "trainLabels.csv").write_text("\n".join(lines))
+    splits = diabetic_retinopathy(tmp_path / "trainLabels.csv", tmp_path / "train", target=target)
+    assert_patient_disjoint(splits)
+    assert len(splits["train"].label_names) == names
+    labels = np.concatenate([s.labels for s in splits.values()])
+    assert labels.max() == names - 1
+    if target == "referable":
+        assert labels.sum() == sum(int(line.split(",")[1]) >= 2 for line in lines[1:])
+
+
+def test_missing_columns_and_bad_levels(tmp_path):
+    (tmp_path / "x.csv").write_text("name,grade\na,1\n")
+    (tmp_path / "img").mkdir()
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['image', 'level'\]"):
+        diabetic_retinopathy(tmp_path / "x.csv", tmp_path / "img")
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def test_loader_drops_bad_images_and_counts_them(folder):
+    (folder / "benign" / "5.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    dataset = image_folder(folder, on_bad_image="skip")["train"]
+    dataset.transform = lambda image: torch.from_numpy(np.asarray(image, dtype=np.float32))
+    batches = list(make_loader(dataset, batch_size=4, num_workers=0))
+    seen = sum(len(b["labels"]) for b in batches if "labels" in b)
+    skipped = sum(b["skipped"] for b in batches)
+    assert seen + skipped == len(dataset)
+    assert {"image", "labels", "patient_id", "skipped"} <= set(batches[0])
