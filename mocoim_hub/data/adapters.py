@@ -187,12 +187,17 @@ def _split_by_patient(
 def image_folder(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDataset]:
     """`root/<class>/<image>` (or `root/<split>/<class>/<image>`); classes are folder names.
 
-    Without split folders, a stratified-by-chance 70/10/20 split is made (one "patient" per image).
+    Without split folders, a random 70/10/20 split is made (each image its own "patient").
     """
     datasets = _import_datasets()
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"No folder at {root}.")
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.rglob("*")):
+        raise ValueError(
+            f"No images under {root}; expected {root}/<class>/<image> with a suffix in "
+            f"{', '.join(IMAGE_SUFFIXES)}."
+        )
     loaded = datasets.load_dataset("imagefolder", data_dir=str(root))
     label_names = loaded[next(iter(loaded))].features["label"].names
     splits = {}
@@ -243,15 +248,7 @@ def hf_dataset(
                 f"Split {split!r} has no column(s) {missing}; its columns are {table.column_names}. "
                 "Pass image_column=, label_column= (and patient_column=) to choose them."
             )
-        feature = table.features[label_column]
-        label_names = (
-            feature.names if hasattr(feature, "names") else getattr(feature.feature, "names", None)
-        )
-        labels = np.asarray(table[label_column])
-        if label_names is None:
-            label_names = [
-                str(i) for i in range(labels.shape[1] if labels.ndim == 2 else labels.max() + 1)
-            ]
+        labels, label_names = _labels_of(table, label_column)
         patients = table[patient_column] if patient_column else None
         splits[split] = ImageDataset(table[image_column], labels, label_names, patients, **kwargs)
     return _rename_splits(splits)
@@ -338,6 +335,25 @@ def diabetic_retinopathy(
         )
     grades = ("no DR", "mild", "moderate", "severe", "proliferative")
     return _split_by_patient(paths, levels, grades, patients, seed, **kwargs)
+
+
+def _labels_of(table, column: str) -> tuple[np.ndarray, list[str]]:
+    """Class indices from a ClassLabel/int column, or a multi-hot matrix from a list-of-ClassLabel
+    column (or from lists of 0/1 flags)."""
+    feature = table.features[column]
+    inner = getattr(feature, "feature", None)
+    values = table[column]
+    if inner is not None and hasattr(inner, "names"):  # lists of class indices -> multi-hot
+        labels = np.zeros((len(values), len(inner.names)), dtype=np.int64)
+        for row, indices in enumerate(values):
+            labels[row, list(indices)] = 1
+        return labels, list(inner.names)
+    labels = np.asarray(values)
+    names = getattr(feature, "names", None)
+    if names is None:
+        count = labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1
+        names = [str(i) for i in range(count)]
+    return labels, list(names)
 
 
 def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:

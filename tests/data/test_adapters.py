@@ -244,3 +244,46 @@ def test_loader_drops_bad_images_and_counts_them(folder):
     skipped = sum(b["skipped"] for b in batches)
     assert seen + skipped == len(dataset)
     assert {"image", "labels", "patient_id", "skipped"} <= set(batches[0])
+
+
+def test_hf_dataset_multi_label_lists_and_a_folder_of_data_files(tmp_path):
+    import datasets
+
+    findings = datasets.Sequence(datasets.ClassLabel(names=["Effusion", "Mass", "Nodule"]))
+    table = datasets.Dataset.from_dict(
+        {"image": [PIL.Image.new("L", (8, 8))] * 3, "label": [[0, 2], [], [1]]},
+        features=datasets.Features(image=datasets.Image(), label=findings),
+    )
+    (tmp_path / "repo").mkdir()
+    table.to_parquet(tmp_path / "repo" / "train.parquet")  # a local folder load_dataset reads
+    train = hf_dataset(tmp_path / "repo")["train"]
+    assert train.label_names == ["Effusion", "Mass", "Nodule"]
+    assert train.labels.tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+    assert train.problem_type == "multi_label_classification"
+    assert train[0]["labels"].dtype == torch.float32
+
+
+def test_decompression_bomb_and_empty_folder(tmp_path, monkeypatch):
+    import mocoim_hub.imaging
+
+    write_png(tmp_path / "a" / "big.png", size=(64, 64))
+    monkeypatch.setattr(mocoim_hub.imaging, "MAX_PIXELS", 1000)
+    with pytest.raises(ValueError, match="over the limit of 1000"):
+        mocoim_hub.imaging.load_image(tmp_path / "a" / "big.png")
+    (tmp_path / "empty" / "class").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"No images under .*<class>/<image>"):
+        image_folder(tmp_path / "empty")
+
+
+def test_two_view_pretraining_loader_with_workers_on_tiny_images():
+    """Images smaller than the crop are upsampled; views cross process boundaries intact."""
+    from mocoim_hub.data.augment import two_view_transform
+
+    train = default_dataset()["train"].subset(range(16))
+    train.transform = two_view_transform("xray", size=48, num_channels=1)  # 28 px images
+    batch = next(iter(make_loader(train, batch_size=8, shuffle=True, num_workers=2, seed=1)))
+    first, second = batch["image"]
+    assert first.shape == second.shape == (8, 1, 48, 48)
+    assert not torch.equal(first, second)
+    again = next(iter(make_loader(train, batch_size=8, shuffle=True, num_workers=0, seed=1)))
+    assert torch.equal(batch["labels"], again["labels"])  # seeded order
