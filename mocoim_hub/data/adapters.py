@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..imaging import load_image
+from .default import load_default_dataset, require_datasets
 from .splits import patient_disjoint_split
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         source = self.images[int(self.rows[index])]
+        if isinstance(source, dict):  # an undecoded datasets Image: {"bytes", "path"}
+            source = source.get("bytes") or source.get("path")
         try:
             image = load_image(source) if isinstance(source, (str, os.PathLike, bytes)) else source
             if self.transform is not None:
@@ -189,7 +192,7 @@ def image_folder(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDa
 
     Without split folders, a random 70/10/20 split is made (each image its own "patient").
     """
-    datasets = _import_datasets()
+    datasets = require_datasets()
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"No folder at {root}.")
@@ -226,7 +229,7 @@ def hf_dataset(
     **kwargs,
 ) -> dict[str, ImageDataset]:
     """A Hub dataset id, a `save_to_disk` folder, or a local folder of data files."""
-    datasets = _import_datasets()
+    datasets = require_datasets()
     path = Path(name_or_dir)
     if path.is_dir() and (
         (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
@@ -250,7 +253,8 @@ def hf_dataset(
             )
         labels, label_names = _labels_of(table, label_column)
         patients = table[patient_column] if patient_column else None
-        splits[split] = ImageDataset(table[image_column], labels, label_names, patients, **kwargs)
+        images = _undecoded(table, image_column)
+        splits[split] = ImageDataset(images, labels, label_names, patients, **kwargs)
     return _rename_splits(splits)
 
 
@@ -337,6 +341,15 @@ def diabetic_retinopathy(
     return _split_by_patient(paths, levels, grades, patients, seed, **kwargs)
 
 
+def _undecoded(table, column: str):
+    """The image column left as bytes/paths, so that decoding goes through `load_image` (16-bit
+    kept, DICOM read, pixel limit enforced, errors handled by the bad-image policy)."""
+    datasets = require_datasets()
+    if isinstance(table.features[column], datasets.Image):
+        table = table.cast_column(column, datasets.Image(decode=False))
+    return table[column]
+
+
 def _labels_of(table, column: str) -> tuple[np.ndarray, list[str]]:
     """Class indices from a ClassLabel/int column, or a multi-hot matrix from a list-of-ClassLabel
     column (or from lists of 0/1 flags)."""
@@ -372,24 +385,12 @@ def _rename_splits(splits: dict[str, Any]) -> dict[str, Any]:
     return {aliases.get(name, name): value for name, value in splits.items()}
 
 
-def _import_datasets():
-    try:
-        import datasets
-    except ImportError as err:
-        raise ImportError(
-            "Reading datasets needs the datasets library: pip install 'mocoim_hub[train]'"
-        ) from err
-    return datasets
-
-
 def default_dataset(**kwargs) -> dict[str, ImageDataset]:
     """The embedded Fashion-MNIST subset (see `mocoim_hub.data.default`) as adapters yield it."""
-    from .default import load_default_dataset
-
     splits = load_default_dataset()
     names = splits["train"].features["label"].names
     return {
-        split: ImageDataset(table["image"], np.asarray(table["label"]), names, **kwargs)
+        split: ImageDataset(_undecoded(table, "image"), np.asarray(table["label"]), names, **kwargs)
         for split, table in splits.items()
     }
 

@@ -72,7 +72,8 @@ def build_default_dataset(
     idx_dir: str | Path = DEBIAN_IDX_DIR, out_dir: str | Path = DATA_DIR
 ) -> dict[str, int]:
     """Write train/validation/test parquet files (PNG bytes + label) from the idx files."""
-    datasets, features = _import_datasets()
+    datasets = require_datasets()
+    features = _features(datasets)
     idx_dir, out_dir = Path(idx_dir), Path(out_dir)
     rng = np.random.default_rng(0)
     train_images, train_labels = (read_idx(idx_dir / name) for name in IDX_FILES["train"])
@@ -102,19 +103,23 @@ def build_default_dataset(
     return sizes
 
 
-def _import_datasets():
+def require_datasets():
+    """The `datasets` library, or an ImportError that names the extra to install."""
     try:
         import datasets
     except ImportError as err:
         raise ImportError(
-            "The default dataset is read with the datasets library: pip install 'mocoim_hub[train]'"
+            "Reading datasets needs the datasets library: pip install 'mocoim_hub[train]'"
         ) from err
-    features = datasets.Features(
+    return datasets
+
+
+def _features(datasets):
+    return datasets.Features(
         image=datasets.Image(),
         label=datasets.ClassLabel(names=list(LABEL_NAMES)),
         source_index=datasets.Value("int64"),
     )
-    return datasets, features
 
 
 def load_default_dataset(split: str | None = None, data_dir: str | Path = DATA_DIR):
@@ -123,7 +128,8 @@ def load_default_dataset(split: str | None = None, data_dir: str | Path = DATA_D
     Columns: `image` (PIL, 28x28 L), `label` (ClassLabel over `LABEL_NAMES`), `source_index`
     (row in the original Fashion-MNIST file).
     """
-    datasets, features = _import_datasets()
+    datasets = require_datasets()
+    features = _features(datasets)
     if split is not None and split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; expected one of {', '.join(SPLITS)}.")
     data_dir = Path(data_dir)

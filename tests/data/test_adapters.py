@@ -287,3 +287,25 @@ def test_two_view_pretraining_loader_with_workers_on_tiny_images():
     assert not torch.equal(first, second)
     again = next(iter(make_loader(train, batch_size=8, shuffle=True, num_workers=0, seed=1)))
     assert torch.equal(batch["labels"], again["labels"])  # seeded order
+
+
+def test_corrupt_bytes_inside_a_datasets_table_follow_the_policy(tmp_path):
+    import datasets
+
+    good = (write_png(tmp_path / "g.png")).read_bytes()
+    table = datasets.Dataset.from_dict(
+        {
+            "image": [{"bytes": good, "path": None}, {"bytes": good[:30], "path": None}],
+            "label": [0, 1],
+        },
+        features=datasets.Features(
+            image=datasets.Image(), label=datasets.ClassLabel(names=["a", "b"])
+        ),
+    )
+    table.save_to_disk(tmp_path / "ds")
+    strict = hf_dataset(tmp_path / "ds")["train"]
+    assert strict[0]["image"].size == (12, 12)
+    with pytest.raises(ValueError, match="Bad image image 1"):
+        strict[1]
+    lenient = hf_dataset(tmp_path / "ds", on_bad_image="skip")["train"]
+    assert lenient[1] is None and lenient.bad_images.count == 1
