@@ -171,6 +171,10 @@ def _check_files(paths: Sequence[Path], on_bad_image: BadImagePolicy) -> np.ndar
     return keep
 
 
+def _select(items: list, keep: np.ndarray) -> list:
+    return [item for item, kept in zip(items, keep, strict=True) if kept]
+
+
 def _split_by_patient(
     images: list[Path], labels: np.ndarray, label_names, patients: np.ndarray, seed: int, **kwargs
 ) -> dict[str, ImageDataset]:
@@ -209,7 +213,7 @@ def image_folder(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDa
         paths = [Path(item["path"]) for item in table["image"]]
         keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
         labels = np.asarray(table["label"])
-        splits[split] = (np.asarray(paths, dtype=object)[keep].tolist(), labels[keep])
+        splits[split] = (_select(paths, keep), labels[keep])
     if set(splits) == {"train"}:
         paths, labels = splits["train"]
         return _split_by_patient(
@@ -275,10 +279,8 @@ def nih_chestxray14(root: str | Path, seed: int = 0, **kwargs) -> dict[str, Imag
                 labels[i, NIH_FINDINGS.index(finding)] = 1
     patients = np.asarray([row["Patient ID"] for row in rows])
     keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
-    paths, labels, patients, names = (
-        [p for p, k in zip(paths, keep, strict=True) if k], labels[keep], patients[keep],
-        [n for n, k in zip(names, keep, strict=True) if k],
-    )  # fmt: skip
+    paths, names = _select(paths, keep), _select(names, keep)
+    labels, patients = labels[keep], patients[keep]
     official = root / "train_val_list.txt", root / "test_list.txt"
     if not all(p.is_file() for p in official):
         return _split_by_patient(paths, labels, NIH_FINDINGS, patients, seed, **kwargs)
@@ -301,8 +303,7 @@ def idc_histopathology(root: str | Path, seed: int = 0, **kwargs) -> dict[str, I
     paths = sorted(p for p in root.glob("*/[01]/*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f"No <patient>/<0|1>/*.png patches under {root}.")
-    keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
-    paths = [p for p, k in zip(paths, keep, strict=True) if k]
+    paths = _select(paths, _check_files(paths, kwargs.get("on_bad_image", "error")))
     labels = np.asarray([int(p.parent.name) for p in paths])
     patients = np.asarray([p.parent.parent.name for p in paths])
     return _split_by_patient(paths, labels, ("no IDC", "IDC"), patients, seed, **kwargs)
@@ -326,7 +327,7 @@ def diabetic_retinopathy(
     if levels.min() < 0 or levels.max() > 4:
         raise ValueError(f"DR levels must be 0..4, found {levels.min()}..{levels.max()}.")
     keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
-    paths, levels = [p for p, k in zip(paths, keep, strict=True) if k], levels[keep]
+    paths, levels = _select(paths, keep), levels[keep]
     patients = np.asarray([p.stem.rsplit("_", 1)[0] for p in paths])
     if target == "referable":
         return _split_by_patient(
