@@ -1,0 +1,5 @@
+"""Training-only parts of MoCo-IM: the MoCo wrapper, losses, heads, schedules, recipes."""
+
+from .moco import IntermediateLoss, MocoIm, MocoImOutput, projection_head
+
+__all__ = ["IntermediateLoss", "MocoIm", "MocoImOutput", "projection_head"]
