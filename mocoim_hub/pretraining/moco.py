@@ -34,7 +34,9 @@ def projection_head(in_dim: int, out_dim: int, mlp: bool) -> nn.Module:
     """MoCo's fc: linear (v1, and the MoCo-IM authors) or Linear-ReLU-Linear (v2)."""
     if not mlp:
         return nn.Linear(in_dim, out_dim)
-    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
+    return nn.Sequential(
+        nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim)
+    )
 
 
 class IntermediateLoss(nn.Module):
@@ -71,7 +73,9 @@ class IntermediateLoss(nn.Module):
         for layer in self.weights:
             name = f"layer{layer}"
             if kind == "mse":
-                self.losses[name] = IntermediateMSELoss(mse_form, grids.get(layer, 4), mse_normalize)
+                self.losses[name] = IntermediateMSELoss(
+                    mse_form, grids.get(layer, 4), mse_normalize
+                )
             else:
                 self.projectors[name] = barlow_projector(channels[layer], barlow_dim)
                 self.losses[name] = BarlowTwinsLoss(barlow_dim, barlow_weighting)
@@ -176,7 +180,9 @@ class MocoIm(nn.Module):
             key, key_maps = self._embed(self.encoder_k, self.head_k, view2)  # NxD
         infonce = self.infonce(query, key, self.queue.clone().detach())
         intermediate, parts = (
-            self.intermediate(query_maps, key_maps) if self.intermediate else (infonce.new_zeros(()), {})
+            self.intermediate(query_maps, key_maps)
+            if self.intermediate
+            else (infonce.new_zeros(()), {})
         )
         self.enqueue(key)
         return MocoImOutput(infonce + intermediate, infonce, intermediate, parts)

@@ -45,7 +45,9 @@ def test_normalised_mse_cannot_be_lowered_by_shrinking_features():
     query, key = torch.randn(4, 6, 2, 2), torch.randn(4, 6, 2, 2)
     raw, normalised = IntermediateMSELoss(), IntermediateMSELoss(normalize=True)
     assert raw(query * 0.01, key * 0.01) < raw(query, key)
-    assert normalised(query * 0.01, key * 0.01).item() == pytest.approx(normalised(query, key).item(), rel=1e-5)
+    assert normalised(query * 0.01, key * 0.01).item() == pytest.approx(
+        normalised(query, key).item(), rel=1e-5
+    )
     with pytest.raises(ValueError, match="expected one of pooled, map"):
         IntermediateMSELoss("gram")
 

@@ -11,7 +11,9 @@ from mocoim_hub.pretraining import IntermediateLoss, MocoIm
 def tiny_moco(intermediate=None, queue_size=16, momentum=0.9) -> MocoIm:
     torch.manual_seed(0)
     encoder = MocoImModel(MocoImConfig(backbone="resnet18", image_size=32))
-    return MocoIm(encoder, dim=8, queue_size=queue_size, momentum=momentum, intermediate=intermediate)
+    return MocoIm(
+        encoder, dim=8, queue_size=queue_size, momentum=momentum, intermediate=intermediate
+    )
 
 
 def test_ema_update_follows_the_formula():
@@ -21,7 +23,9 @@ def test_ema_update_follows_the_formula():
             parameter.add_(1.0)
     before_k = [p.clone() for p in moco.key_parameters()]
     moco.momentum_update()
-    for k_old, k_new, q in zip(before_k, moco.key_parameters(), moco.query_parameters(), strict=True):
+    for k_old, k_new, q in zip(
+        before_k, moco.key_parameters(), moco.query_parameters(), strict=True
+    ):
         assert torch.allclose(k_new, 0.9 * k_old + 0.1 * q, atol=1e-6)
 
 

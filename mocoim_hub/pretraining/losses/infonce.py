@@ -26,5 +26,7 @@ class InfoNCELoss(nn.Module):
         positive = (query * key).sum(dim=1, keepdim=True)  # Nx1
         negative = query @ queue.T  # NxK
         logits = torch.cat([positive, negative], dim=1) / self.temperature
-        targets = torch.zeros(len(query), dtype=torch.long, device=query.device)  # positives: column 0
+        targets = torch.zeros(
+            len(query), dtype=torch.long, device=query.device
+        )  # positives: column 0
         return F.cross_entropy(logits.float(), targets)

@@ -1,0 +1,69 @@
+"""Training metrics: JSON lines (the record), TensorBoard events (to watch), a PNG (to look at)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class MetricsLog:
+    """Appends `{"step": ..., **metrics}` lines to `metrics.jsonl` and TensorBoard scalars to
+    `tensorboard/` (when tensorboard is installed); on resume it keeps appending."""
+
+    def __init__(self, output_dir: str | Path):
+        self.path = Path(output_dir) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional: the JSONL file is the record
+            self.writer = None
+        else:
+            self.writer = SummaryWriter(str(Path(output_dir) / "tensorboard"))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.writer is not None:
+            for name, value in metrics.items():
+                self.writer.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a `metrics.jsonl`, keeping the last one of each step (a resumed run may
+    have logged a step twice)."""
+    by_step = {}
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        by_step[record["step"]] = record
+    return [by_step[step] for step in sorted(by_step)]
+
+
+def plot_loss_curves(metrics_path: str | Path, output: str | Path, title: str = "") -> Path:
+    """Total, InfoNCE and intermediate loss (and per-layer parts) against the step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    steps = [r["step"] for r in records]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for name in ("loss", "infonce", "intermediate"):
+        if name in records[0]:
+            left.plot(steps, [r[name] for r in records], label=name)
+    for name in sorted(k for k in records[0] if k.startswith("layer")):
+        right.plot(steps, [r[name] for r in records], label=name)
+    left.set(xlabel="optimizer step", ylabel="loss", title=title or "pretraining loss")
+    right.set(xlabel="optimizer step", title="intermediate loss per layer (unweighted)")
+    for axes in (left, right):
+        if axes.lines:
+            axes.legend()
+        axes.grid(alpha=0.3)
+    figure.savefig(output, dpi=120)
+    plt.close(figure)
+    return Path(output)

@@ -1,0 +1,163 @@
+"""Pretraining recipes: every setting of a run in one validated dataclass, loaded from JSON
+(`training/recipes/*.json`) and overridable field by field on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..configuration_mocoim import BACKBONES, INTERMEDIATE_LOSSES, STEMS
+from ..data.augment import PRESETS
+from .losses.barlow import WEIGHTINGS
+from .losses.mse import FORMS
+from .optim import OPTIMIZERS
+from .schedules import LR_SCHEDULES
+
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "training" / "recipes"
+DATASETS = ("default", "image_folder", "hf_dataset", "nih", "idc", "dr")
+
+
+@dataclass
+class PretrainRecipe:
+    """All settings of a pretraining run (see the README's recipe table for their meaning)."""
+
+    name: str = "custom"
+    # data
+    dataset: str = "default"
+    data_path: str | None = None
+    augmentation: str = "xray"
+    num_workers: int = 2
+    # encoder
+    backbone: str = "resnet18"
+    num_channels: int = 1
+    stem: str = "imagenet"
+    image_size: int = 32
+    zero_init_residual: bool = True
+    # MoCo
+    dim: int = 128
+    mlp: bool = True
+    temperature: float = 0.2
+    queue_size: int = 4096
+    momentum: float = 0.99
+    momentum_schedule: str = "constant"
+    # intermediate-layer loss
+    intermediate_loss: str = "none"
+    intermediate_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    intermediate_weights: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25, 0.25])
+    mse_form: str = "pooled"
+    mse_grids: list[int] = field(default_factory=lambda: [16, 16, 4, 4])
+    mse_normalize: bool = False
+    barlow_weighting: str = "standard"
+    barlow_dim: int = 2048
+    # optimisation
+    optimizer: str = "sgd"
+    lr: float = 0.06
+    weight_decay: float = 1e-4
+    sgd_momentum: float = 0.9
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 0
+    batch_size: int = 256
+    grad_accumulation: int = 1
+    epochs: int = 10
+    max_steps: int | None = None
+    precision: str = "bf16"
+    channels_last: bool = True
+    seed: int = 0
+    # bookkeeping
+    log_every: int = 10
+    checkpoint_every: int = 100
+
+    def __post_init__(self):
+        choices = {
+            "dataset": DATASETS, "augmentation": PRESETS, "backbone": tuple(BACKBONES),
+            "stem": STEMS, "intermediate_loss": INTERMEDIATE_LOSSES, "mse_form": FORMS,
+            "barlow_weighting": WEIGHTINGS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+            "momentum_schedule": ("constant", "cosine"), "precision": ("fp32", "bf16"),
+        }  # fmt: skip
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ValueError(
+                    f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(valid)}."
+                )
+        positive = ("image_size", "dim", "queue_size", "batch_size", "grad_accumulation", "epochs",
+                    "log_every", "checkpoint_every", "barlow_dim")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if len(self.intermediate_weights) != len(self.intermediate_layers):
+            raise ValueError(
+                f"Expected one weight per intermediate layer: layers {self.intermediate_layers}, "
+                f"weights {self.intermediate_weights}."
+            )
+        if len(self.mse_grids) != len(self.intermediate_layers):
+            raise ValueError(f"Expected one mse_grid per intermediate layer, got {self.mse_grids}.")
+        if self.queue_size % (self.batch_size) != 0:
+            raise ValueError(
+                f"queue_size ({self.queue_size}) must be a multiple of batch_size ({self.batch_size}) "
+                "so that the queue is replaced in whole batches."
+            )
+        if self.lr <= 0 or not 0 < self.temperature or not 0 <= self.momentum <= 1:
+            raise ValueError("lr and temperature must be positive and momentum in [0, 1].")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PretrainRecipe:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown recipe field(s) {unknown}; valid fields: {', '.join(sorted(known))}."
+            )
+        return cls(**values)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> PretrainRecipe:
+        """A recipe by name (a file in `training/recipes/`) or by path to a JSON file."""
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = RECIPE_DIR / f"{name_or_path}.json"
+        if not path.is_file():
+            available = sorted(p.stem for p in RECIPE_DIR.glob("*.json"))
+            raise FileNotFoundError(
+                f"No recipe {name_or_path!r}; available: {', '.join(available)}."
+            )
+        return cls.from_dict({"name": path.stem, **json.loads(path.read_text())})
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--field` option per recipe field (`--intermediate-layers 1 2`, `--no-mlp`, ...)."""
+    hints = typing.get_type_hints(PretrainRecipe)
+    group = parser.add_argument_group("recipe overrides (default: the recipe's value)")
+    for item in dataclasses.fields(PretrainRecipe):
+        hint = hints[item.name]
+        flag = "--" + item.name.replace("_", "-")
+        args = typing.get_args(hint)
+        if hint is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif typing.get_origin(hint) is list:
+            group.add_argument(flag, type=args[0], nargs="+", default=None)
+        else:
+            base = (
+                next((a for a in args if a is not type(None)), hint)
+                if isinstance(hint, types.UnionType)
+                else hint
+            )
+            group.add_argument(flag, type=base, default=None)
+
+
+def recipe_from_arguments(recipe: PretrainRecipe, args: argparse.Namespace) -> PretrainRecipe:
+    """`recipe` with every option given on the command line applied (and validated again)."""
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(PretrainRecipe)
+        if getattr(args, f.name, None) is not None
+    }
+    return PretrainRecipe.from_dict({**recipe.to_dict(), **overrides})

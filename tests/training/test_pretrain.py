@@ -1,0 +1,81 @@
+"""The pretraining script end to end, on the embedded dataset, as a user runs it."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+SCRIPT = Path(__file__).parents[2] / "training" / "pretrain.py"
+TINY = [
+    "--recipe", "demo", "--batch-size", "32", "--queue-size", "64", "--barlow-dim", "64",
+    "--num-workers", "0", "--precision", "fp32", "--log-every", "1", "--checkpoint-every", "2",
+]  # fmt: skip
+
+
+def pretrain(output: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--output-dir", str(output), *TINY, *extra],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
+    pretrain(tmp_path / "run", "--max-steps", "3", "--intermediate-loss", "mse")
+    run = tmp_path / "run"
+    assert {"checkpoint.pt", "metrics.jsonl", "loss_curves.png", "recipe.json"} <= {p.name for p in run.iterdir()}
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert {"loss", "infonce", "intermediate", "layer1", "layer4", "lr", "images_per_s"} <= set(records[0])
+    assert all(r["loss"] == pytest.approx(r["infonce"] + r["intermediate"], rel=1e-4) for r in records)
+
+    from transformers import AutoModel
+
+    import mocoim_hub  # noqa: F401
+
+    model = AutoModel.from_pretrained(run / "model")
+    assert model.config.intermediate_loss == "mse"
+    recipe = json.loads((run / "recipe.json").read_text())
+    assert model.config.intermediate_weights == recipe["intermediate_weights"]
+    assert model.config.pretraining_hparams["batch_size"] == 32
+
+    again = pretrain(run, "--max-steps", "3", check=False)
+    assert again.returncode != 0 and "pass --resume" in again.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL after the first checkpoint, resume, and end where an uninterrupted run ends."""
+    steps = ["--max-steps", "6"]
+    pretrain(tmp_path / "straight", *steps)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--output-dir", str(killed), *TINY, *steps],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    partial = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert 0 < partial["batch"] < 6  # stopped mid-way
+
+    result = pretrain(killed, *steps, "--resume")
+    assert "resumed from" in result.stdout
+    straight = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    resumed = load_file(killed / "model" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.allclose(straight[name], resumed[name], atol=1e-6), name
