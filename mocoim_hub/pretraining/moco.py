@@ -108,6 +108,8 @@ class MocoIm(nn.Module):
         intermediate: an `IntermediateLoss`, or `None` for plain MoCo v2.
         gather: collects keys from all ranks before enqueueing (identity on one device); the
             training script passes `torch.distributed` all-gather under DDP.
+        shuffle_bn: feed the key encoder a shuffled batch (and unshuffle its outputs), so that
+            with split or per-device BatchNorm a key never shares statistics with its query.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class MocoIm(nn.Module):
         mlp: bool = True,
         intermediate: IntermediateLoss | None = None,
         gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        shuffle_bn: bool = False,
     ):
         super().__init__()
         if not 0 <= momentum <= 1:
@@ -136,6 +139,7 @@ class MocoIm(nn.Module):
         self.infonce = InfoNCELoss(temperature)
         self.intermediate = intermediate
         self.gather = gather or (lambda keys: keys)
+        self.shuffle_bn = shuffle_bn
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.layers = ["layer4"] + (
@@ -177,7 +181,13 @@ class MocoIm(nn.Module):
         query, query_maps = self._embed(self.encoder_q, self.head_q, view1)  # NxD
         with torch.no_grad():
             self.momentum_update(momentum)
-            key, key_maps = self._embed(self.encoder_k, self.head_k, view2)  # NxD
+            order = torch.randperm(len(view2), device=view2.device) if self.shuffle_bn else None
+            key, key_maps = self._embed(
+                self.encoder_k, self.head_k, view2 if order is None else view2[order]
+            )
+            if order is not None:  # back to the queries' order
+                restore = torch.argsort(order)
+                key, key_maps = key[restore], {name: m[restore] for name, m in key_maps.items()}
         infonce = self.infonce(query, key, self.queue.clone().detach())
         intermediate, parts = (
             self.intermediate(query_maps, key_maps)

@@ -39,7 +39,10 @@ class PretrainRecipe:
     stem: str = "imagenet"
     image_size: int = 32
     zero_init_residual: bool = True
-    # MoCo
+    # BatchNorm: split into groups per device, shuffle the key batch, SyncBN across GPUs
+    bn_splits: int = 1
+    shuffle_bn: bool = False
+    sync_bn: bool = False
     dim: int = 128
     mlp: bool = True
     temperature: float = 0.2
@@ -85,7 +88,7 @@ class PretrainRecipe:
                 raise ValueError(
                     f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(valid)}."
                 )
-        positive = ("image_size", "dim", "queue_size", "batch_size", "grad_accumulation", "epochs",
+        positive = ("bn_splits", "image_size", "dim", "queue_size", "batch_size", "grad_accumulation", "epochs",
                     "log_every", "checkpoint_every", "barlow_dim")  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:

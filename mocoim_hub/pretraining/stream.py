@@ -22,22 +22,29 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class EpochSampler(Sampler):
-    """Yields `(epoch, index)` keys for `total_batches` full batches, starting at `start_batch`
-    (a batch count from the very beginning); each epoch is a fresh seeded permutation."""
+    """Yields `(epoch, index)` keys for `total_batches` full global batches, starting at
+    `start_batch` (counted from the very beginning); each epoch is a fresh seeded permutation.
+    Under DDP, rank r takes the r-th contiguous slice of every global batch."""
 
     def __init__(
-        self, size: int, batch_size: int, total_batches: int, seed: int, start_batch: int = 0
-    ):
+        self, size: int, batch_size: int, total_batches: int, seed: int, start_batch: int = 0,
+        rank: int = 0, world_size: int = 1,
+    ):  # fmt: skip
         self.batches_per_epoch = size // batch_size
         if self.batches_per_epoch < 1:
             raise ValueError(
                 f"The dataset has {size} images, fewer than one batch of {batch_size}."
             )
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size {batch_size} does not split evenly over {world_size} processes."
+            )
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.total_batches, self.start_batch = total_batches, start_batch
+        self.local_batch, self.rank = batch_size // world_size, rank
 
     def __len__(self) -> int:
-        return (self.total_batches - self.start_batch) * self.batch_size
+        return (self.total_batches - self.start_batch) * self.local_batch
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         batch = self.start_batch
@@ -48,7 +55,8 @@ class EpochSampler(Sampler):
             for position in range(offset, self.batches_per_epoch):
                 if batch >= self.total_batches:
                     return
-                for index in order[position * self.batch_size : (position + 1) * self.batch_size]:
+                start = position * self.batch_size + self.rank * self.local_batch
+                for index in order[start : start + self.local_batch]:
                     yield epoch, int(index)
                 batch += 1
 
