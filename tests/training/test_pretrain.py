@@ -129,3 +129,26 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     ]
     for name in trained:
         assert torch.allclose(state_one[name], state_two[name], atol=1e-4), name
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    result = pretrain(
+        run,
+        "--max-steps",
+        "8",
+        "--lr",
+        "1e9",
+        "--warmup-steps",
+        "0",
+        "--checkpoint-every",
+        "1",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "the loss became non-finite" in result.stderr and "--resume" in result.stderr
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert 0 < state["batch"] < 8
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not (run / "model").exists()
