@@ -1,10 +1,9 @@
 """Does data or compute limit pretraining? Two-view augmentation throughput per worker process,
-for each preset at its recipe's input size, next to the encoder compute of one MoCo step on the
-same machine in the same run.
+for each preset at its recipe's input size, next to the MoCo-IM pretraining step (plain MoCo v2
+settings, forward, backward and SGD step) on the same machine in the same run.
 
-The compute side is query forward+backward plus key forward of the encoder (the bulk of a MoCo
-step; heads, queue and losses are small). If `workers x per-worker img/s` is below the compute
-img/s, add DataLoader workers or move augmentation to the GPU.
+If `workers x per-worker samples/s` is below the step's img/s, add DataLoader workers or move
+augmentation to the GPU.
 
     python benchmarks/bench_data.py [--backbone resnet50] [--device cuda --bf16]
 """
@@ -20,9 +19,10 @@ import PIL.Image
 import torch
 from skimage.data import immunohistochemistry, retina
 
-from mocoim_hub import MocoImConfig, MocoImModel
 from mocoim_hub.data.augment import two_view_transform
 from mocoim_hub.data.default import load_default_dataset
+from mocoim_hub.pretraining.build import build_moco, encoder_config, trainable_parameters
+from mocoim_hub.pretraining.recipe import PretrainRecipe
 
 # (preset, input size of its recipe, channels, source image it sees)
 CASES = [
@@ -59,11 +59,15 @@ def augmentation_rate(preset: str, size: int, channels: int, image, seconds: flo
 
 
 def compute_rate(args, size: int, channels: int) -> float:
-    """Images/s of query fwd+bwd + key fwd at this size (median of repeats)."""
-    config = MocoImConfig(backbone=args.backbone, num_channels=channels, image_size=size)
-    query = MocoImModel(config).to(args.device).train()
-    key = MocoImModel(config).to(args.device).train()
-    pixels = torch.randn(args.batch_size, channels, size, size, device=args.device)
+    """Images/s of the pretraining step at this size (median of repeats)."""
+    recipe = PretrainRecipe(
+        backbone=args.backbone, num_channels=channels, image_size=size, batch_size=args.batch_size
+    )
+    moco = build_moco(recipe, encoder_config(recipe)).to(args.device).train()
+    optimizer = torch.optim.SGD(trainable_parameters(moco), lr=0.03, momentum=0.9)
+    views = [
+        torch.randn(args.batch_size, channels, size, size, device=args.device) for _ in range(2)
+    ]
     autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     times = []
@@ -71,9 +75,10 @@ def compute_rate(args, size: int, channels: int) -> float:
         sync()
         start = time.perf_counter()
         with autocast:
-            query(pixels).pooler_output.sum().backward()
-            with torch.no_grad():
-                key(pixels)
+            loss = moco(*views).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         sync()
         if step:  # the first is warm-up
             times.append(time.perf_counter() - start)
@@ -95,7 +100,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, {args.backbone} on {args.device}, batch {args.batch_size}"
     )
     print(
-        f"{'preset':<22}{'size':>6}{'source':>9}{'aug img/s/worker':>18}{'compute img/s':>15}{'workers needed':>16}"
+        f"{'preset':<22}{'size':>6}{'source':>9}{'aug img/s/worker':>18}{'step img/s':>15}{'workers needed':>16}"
     )
     for preset, size, channels, source in CASES:
         augment = augmentation_rate(preset, size, channels, images[source], args.seconds)
