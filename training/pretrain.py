@@ -37,6 +37,7 @@ from mocoim_hub.pretraining.checkpoint import (
     save_checkpoint,
 )
 from mocoim_hub.pretraining.metrics import MetricsLog, plot_loss_curves
+from mocoim_hub.pretraining.monitor import KnnMonitor
 from mocoim_hub.pretraining.optim import build_optimizer
 from mocoim_hub.pretraining.recipe import (
     PretrainRecipe,
@@ -77,7 +78,8 @@ if world.is_main:
 torch.manual_seed(recipe.seed)
 
 # --- data -------------------------------------------------------------------------------------------
-train = open_dataset(recipe.dataset, recipe.data_path)["train"]
+splits = open_dataset(recipe.dataset, recipe.data_path)
+train = splits["train"]
 train.transform = two_view_transform(recipe.augmentation, recipe.image_size, recipe.num_channels)
 total_batches = recipe.epochs * (len(train) // recipe.batch_size)
 if recipe.max_steps is not None:
@@ -96,6 +98,12 @@ if world.enabled:
     model = torch.nn.parallel.DistributedDataParallel(
         moco, device_ids=[device.index] if device.type == "cuda" else None
     )
+monitor = None
+if recipe.knn_every > 0 and world.is_main:
+    processor = MocoImImageProcessor.from_model_config(config)
+    if "validation" not in splits:
+        sys.exit(f"--knn-every needs a validation split; this dataset has {', '.join(splits)}.")
+    monitor = KnnMonitor.from_splits(train, splits["validation"], processor, seed=recipe.seed)
 autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
 
 # --- optimizer --------------------------------------------------------------------------------------
@@ -199,6 +207,9 @@ for batch_index, batch in enumerate(loader, start=start_batch):
             "lr": lr,
             "images_per_s": window_images * world.world_size / (time.perf_counter() - window_start),
         }
+        if monitor is not None and (done % recipe.knn_every == 0 or done == total_steps):
+            with autocast:
+                metrics["knn_top1"] = monitor.accuracy(moco.encoder_q)
         if log is not None:
             log.log(done, metrics)
         progress.set_postfix(loss=f"{metrics['loss']:.3f}", nce=f"{metrics['infonce']:.3f}",

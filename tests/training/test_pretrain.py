@@ -30,7 +30,17 @@ def pretrain(output: Path, *extra: str, check: bool = True) -> subprocess.Comple
 
 @pytest.mark.slow
 def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
-    pretrain(tmp_path / "run", "--max-steps", "3", "--intermediate-loss", "mse")
+    pretrain(
+        tmp_path / "run",
+        "--max-steps",
+        "3",
+        "--intermediate-loss",
+        "mse",
+        "--grad-accumulation",
+        "2",
+        "--knn-every",
+        "3",
+    )
     run = tmp_path / "run"
     assert {"checkpoint.pt", "metrics.jsonl", "loss_curves.png", "recipe.json"} <= {
         p.name for p in run.iterdir()
@@ -43,6 +53,10 @@ def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
     assert all(
         r["loss"] == pytest.approx(r["infonce"] + r["intermediate"], rel=1e-4) for r in records
     )
+    assert 0 < records[-1]["knn_top1"] <= 1 and "knn_top1" not in records[0]
+    assert (
+        torch.load(run / "checkpoint.pt", weights_only=True)["batch"] == 6
+    )  # 3 steps x 2 micro-batches
 
     from transformers import AutoModel
 

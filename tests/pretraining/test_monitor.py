@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel
+from mocoim_hub.data.adapters import default_dataset
+from mocoim_hub.pretraining.monitor import KnnMonitor
+
+
+def test_knn_votes_recover_classes_and_not_shuffled_labels():
+    """Noisy copies of one random pattern per class: neighbours share the class, shuffled labels
+    fall to chance."""
+    torch.manual_seed(0)
+    labels = torch.arange(300) % 5
+    patterns = torch.randn(5, 1, 32, 32)
+    pixels = patterns[labels] + 0.1 * torch.randn(300, 1, 32, 32)
+    encoder = MocoImModel(MocoImConfig(backbone="resnet18", image_size=32)).train()
+    monitor = KnnMonitor(pixels[:200], labels[:200], pixels[200:], labels[200:])
+    assert monitor.accuracy(encoder) == pytest.approx(1.0)
+    assert encoder.training  # restored after evaluating
+    shuffled = KnnMonitor(
+        pixels[:200], labels[:200][torch.randperm(200)], pixels[200:], labels[200:]
+    )
+    assert shuffled.accuracy(encoder) < 0.5
+
+
+def test_monitor_prepares_real_splits():
+    splits = default_dataset()
+    processor = MocoImImageProcessor.from_model_config(MocoImConfig(image_size=32))
+    monitor = KnnMonitor.from_splits(splits["train"], splits["validation"], processor, 50, 20)
+    assert monitor.bank.shape == (50, 1, 32, 32) and monitor.queries.shape == (20, 1, 32, 32)
+    assert set(monitor.bank_labels.tolist()) <= set(range(10))
