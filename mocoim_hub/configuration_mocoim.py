@@ -29,6 +29,15 @@ GRAY_MEAN = (round(sum(IMAGENET_MEAN) / 3, 4),)
 GRAY_STD = (round(sum(IMAGENET_STD) / 3, 4),)
 
 
+def default_normalization(num_channels: int) -> tuple[list[float], list[float]]:
+    """Mean and std for inputs of `num_channels` channels when none are given."""
+    return (
+        (list(GRAY_MEAN), list(GRAY_STD))
+        if num_channels == 1
+        else (list(IMAGENET_MEAN), list(IMAGENET_STD))
+    )
+
+
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -92,12 +101,9 @@ class MocoImConfig(PreTrainedConfig):
             isinstance(self.image_size, int) and self.image_size >= 8,
             f"Expected image_size to be an integer of at least 8 pixels but got {self.image_size!r}.",
         )
-        gray = self.num_channels == 1
-        if self.image_mean is None:
-            self.image_mean = list(GRAY_MEAN if gray else IMAGENET_MEAN)
-        if self.image_std is None:
-            self.image_std = list(GRAY_STD if gray else IMAGENET_STD)
-        self.image_mean, self.image_std = list(self.image_mean), list(self.image_std)
+        mean, std = default_normalization(self.num_channels)
+        self.image_mean = list(self.image_mean if self.image_mean is not None else mean)
+        self.image_std = list(self.image_std if self.image_std is not None else std)
         for name, values in (("image_mean", self.image_mean), ("image_std", self.image_std)):
             _expect(
                 len(values) == self.num_channels,

@@ -13,7 +13,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
-from .configuration_mocoim import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
+from .configuration_mocoim import default_normalization
 from .imaging import INTENSITY_SCALINGS, ImageLike, load_image, pil_to_array, scale_intensity
 
 RESAMPLING = {
@@ -75,9 +75,9 @@ class MocoImImageProcessor(BaseImageProcessor):
         self.do_center_crop = do_center_crop
         self.crop_size = _size_dict(crop_size if crop_size is not None else 224, "crop_size")
         self.do_normalize = do_normalize
-        gray = num_channels == 1
-        self.image_mean = list(image_mean or (GRAY_MEAN if gray else IMAGENET_MEAN))
-        self.image_std = list(image_std or (GRAY_STD if gray else IMAGENET_STD))
+        mean, std = default_normalization(num_channels)
+        self.image_mean = list(image_mean or mean)
+        self.image_std = list(image_std or std)
         self.intensity_scaling = intensity_scaling
         self.channels_first = channels_first
         self._validate()
@@ -126,6 +126,10 @@ class MocoImImageProcessor(BaseImageProcessor):
                 f"{', '.join(OPTIONS)}."
             )
         options = {name: getattr(self, name) for name in OPTIONS} | kwargs
+        size = _size_dict(options["size"], "size", allow_shortest_edge=True)
+        crop = _size_dict(options["crop_size"], "crop_size")
+        options["resize_to"] = size.get("shortest_edge", [size.get("height"), size.get("width")])
+        options["crop_to"] = [crop["height"], crop["width"]]
         batch = [self._process_one(image, options) for image in _as_list(images)]
         if len({tuple(t.shape) for t in batch}) > 1:
             raise ValueError(
@@ -145,18 +149,12 @@ class MocoImImageProcessor(BaseImageProcessor):
         tensor = to_channels_first_tensor(
             image, options["intensity_scaling"], options["channels_first"]
         )
-        interpolation = RESAMPLING[options["resample"]]
         if options["do_resize"]:
-            size = _size_dict(options["size"], "size", allow_shortest_edge=True)
-            target = (
-                [size["shortest_edge"]]
-                if "shortest_edge" in size
-                else [size["height"], size["width"]]
-            )
-            tensor = TF.resize(tensor, target, interpolation=interpolation, antialias=True)
+            resample = RESAMPLING[options["resample"]]
+            target = options["resize_to"]  # an int is the shortest edge
+            tensor = TF.resize(tensor, target, interpolation=resample, antialias=True)
         if options["do_center_crop"]:
-            crop = _size_dict(options["crop_size"], "crop_size")
-            tensor = TF.center_crop(tensor, [crop["height"], crop["width"]])
+            tensor = TF.center_crop(tensor, options["crop_to"])
         if tensor.dtype == torch.uint8:
             tensor = tensor.float().div_(255.0)
         return match_channels(tensor.clamp_(0.0, 1.0), options["num_channels"])

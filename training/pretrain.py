@@ -221,7 +221,8 @@ for batch_index, batch in enumerate(loader, start=start_batch):
 progress.close()
 
 # --- save -------------------------------------------------------------------------------------------
-checkpoint(total_batches)
+if total_steps % recipe.checkpoint_every:  # otherwise the loop's last checkpoint is this one
+    checkpoint(total_batches)
 if world.enabled:
     torch.distributed.destroy_process_group()
 if world.is_main:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
-from ..configuration_mocoim import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
+from ..configuration_mocoim import default_normalization
 from ..image_processing_mocoim import match_channels, to_channels_first_tensor
 from ..imaging import ImageLike
 
@@ -139,9 +139,8 @@ def view_transform(
     """One augmented view: the preset's steps between intensity conversion and normalisation."""
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}.")
-    gray = num_channels == 1
-    mean = list(image_mean or (GRAY_MEAN if gray else IMAGENET_MEAN))
-    std = list(image_std or (GRAY_STD if gray else IMAGENET_STD))
+    default_mean, default_std = default_normalization(num_channels)
+    mean, std = list(image_mean or default_mean), list(image_std or default_std)
     return v2.Compose(
         [
             ToFloatImage(num_channels, intensity_scaling),
