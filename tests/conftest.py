@@ -10,6 +10,7 @@ os.environ.update(
     HF_HUB_OFFLINE="1",
     HF_HUB_DISABLE_TELEMETRY="1",
     HF_HUB_DISABLE_PROGRESS_BARS="1",
+    HF_HUB_DISABLE_XET="1",
     GRADIO_ANALYTICS_ENABLED="False",
     TRANSFORMERS_VERBOSITY="error",
 )
@@ -17,8 +18,11 @@ os.environ.update(
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from hub_server import HubServer  # noqa: E402
 
 from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel  # noqa: E402
+
+HUB_TOKEN = "hf_localtesttoken0123456789"
 
 
 @pytest.fixture
@@ -44,3 +48,21 @@ def retina() -> np.ndarray:
     from skimage.data import retina
 
     return retina()
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A local Hub-protocol server that requires `HUB_TOKEN` for writes. huggingface_hub in this
+    process (`HfApi()`) and in subprocesses started with `os.environ` talks to it, online."""
+    from huggingface_hub import constants
+
+    with HubServer(token=HUB_TOKEN) as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        yield server

@@ -8,7 +8,8 @@
 Any recipe field can be overridden (`--lr 0.03 --intermediate-loss mse`); `batch_size` is the
 global batch. The run writes `checkpoint.pt` (atomic; every `checkpoint_every` steps and at the
 end), `metrics.jsonl`, `tensorboard/`, `loss_curves.png`, `recipe.json`, and the query encoder
-as a transformers model folder in `model/`.
+as a transformers model folder with its model card in `model/`; `--push-to-hub --hub-model-id
+org/name` then uploads that folder (a failed upload keeps it and prints the command to retry).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mocoim_hub import MocoImImageProcessor
 from mocoim_hub.data.adapters import open_dataset
 from mocoim_hub.data.augment import two_view_transform
 from mocoim_hub.data.loading import collate_skipping_bad
+from mocoim_hub.hub import add_hub_arguments, check_hub_arguments, publish, save_for_hub
 from mocoim_hub.pretraining import distributed
 from mocoim_hub.pretraining.build import build_moco, encoder_config, trainable_parameters
 from mocoim_hub.pretraining.checkpoint import (
@@ -55,8 +57,10 @@ parser.add_argument("--recipe", default="demo", help="name in training/recipes/ 
 parser.add_argument("--output-dir", type=Path, required=True)
 parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+add_hub_arguments(parser)
 add_recipe_arguments(parser)
 args = parser.parse_args()
+check_hub_arguments(args)
 recipe = recipe_from_arguments(PretrainRecipe.load(args.recipe), args)
 output_dir, checkpoint_path = args.output_dir, args.output_dir / "checkpoint.pt"
 if checkpoint_path.exists() and not args.resume:
@@ -220,17 +224,23 @@ for batch_index, batch in enumerate(loader, start=start_batch):
         checkpoint(batch_index + 1)
 progress.close()
 
-# --- save -------------------------------------------------------------------------------------------
+# --- save and publish -------------------------------------------------------------------------------------------
 if total_steps % recipe.checkpoint_every:  # otherwise the loop's last checkpoint is this one
     checkpoint(total_batches)
 if world.enabled:
     torch.distributed.destroy_process_group()
 if world.is_main:
     log.close()
-    model_dir = output_dir / "model"
-    moco.encoder_q.to("cpu", memory_format=torch.contiguous_format).save_pretrained(model_dir)
-    MocoImImageProcessor.from_model_config(config).save_pretrained(model_dir)
+    loss_curve = output_dir / "loss_curves.png"
     if (output_dir / "metrics.jsonl").exists():
         title = f"{recipe.name}: MoCo v2 + {recipe.intermediate_loss} intermediate loss"
-        plot_loss_curves(output_dir / "metrics.jsonl", output_dir / "loss_curves.png", title)
-    print(f"saved the encoder to {model_dir}")
+        plot_loss_curves(output_dir / "metrics.jsonl", loss_curve, title)
+    model_dir = save_for_hub(
+        moco.encoder_q.to("cpu", memory_format=torch.contiguous_format),
+        MocoImImageProcessor.from_model_config(config),
+        output_dir / "model",
+        args.hub_model_id or f"your-org/mocoim-{recipe.name}",
+        loss_curve=loss_curve,
+    )
+    print(f"saved the encoder and its model card to {model_dir}")
+    publish(model_dir, args)

@@ -1,0 +1,109 @@
+"""Model cards: rendered from the config actually used, parseable, honest about results."""
+
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel
+from mocoim_hub.hub import planned_model_card
+from mocoim_hub.model_card import (
+    Evaluation,
+    is_unedited,
+    load_evaluations,
+    render_model_card,
+    save_evaluations,
+    write_model_card,
+)
+from mocoim_hub.pretraining.build import encoder_config
+from mocoim_hub.pretraining.recipe import PretrainRecipe
+
+MODEL_CARDS = Path(__file__).parents[1] / "model_cards"
+PUBLISHED = {"mocoim-nih": "paper-nih", "mocoim-bch": "paper-bch", "mocoim-dr": "paper-dr",
+             "mocoim-demo": "demo"}  # fmt: skip
+RESULTS = [
+    Evaluation("Fashion-MNIST subset", "accuracy", "linear", 0.01, 0.66, 0.64, 0.68, seeds=3),
+    Evaluation("Fashion-MNIST subset", "accuracy", "linear", 1.0, 0.81, 0.80, 0.83, seeds=3),
+    Evaluation("Fashion-MNIST subset", "macro_f1", "full", 0.01, 0.61),
+]
+
+
+def card_from_recipe(tmp_path, evaluations=(), **overrides) -> ModelCard:
+    config = encoder_config(
+        PretrainRecipe.from_dict({**PretrainRecipe.load("demo").to_dict(), **overrides})
+    )
+    path = tmp_path / "README.md"
+    path.write_text(str(render_model_card(config, "org/mocoim-demo", evaluations=evaluations)))
+    return ModelCard.load(path)
+
+
+def test_card_parses_and_holds_the_recipe_values_used(tmp_path):
+    card = card_from_recipe(tmp_path, lr=0.0123, intermediate_loss="mse", batch_size=64,
+                            queue_size=128)  # fmt: skip
+    assert card.data.library_name == "transformers"
+    assert card.data.pipeline_tag == "image-feature-extraction"
+    assert card.data.license == "apache-2.0" and card.data.datasets == [
+        "zalando-datasets/fashion_mnist"
+    ]
+    assert "intermediate-loss-mse" in card.data.tags
+    assert "| `lr` | `0.0123` |" in card.text and "| `batch_size` | `64` |" in card.text
+    assert "intermediate-layer MSE loss" in card.text
+    for section in ("## How to use", "trust_remote_code=True", "## Intended use", "Out of scope",
+                    "## Training data", "## Limitations and biases", "arXiv:2110.14805", "@inproceedings"):  # fmt: skip
+        assert section in card.text
+
+
+def test_plain_moco_card_does_not_claim_an_intermediate_loss(tmp_path):
+    card = card_from_recipe(tmp_path, intermediate_loss="none")
+    assert "no intermediate-layer loss" in card.text and "intermediate-layer MSE" not in card.text
+    assert not any(tag.startswith("intermediate-loss") for tag in card.data.tags)
+
+
+def test_eval_table_and_model_index_only_with_results(tmp_path):
+    without = card_from_recipe(tmp_path)
+    assert without.data.eval_results is None and "model-index" not in without.content
+    assert "No evaluation results" in without.text
+
+    card = card_from_recipe(tmp_path, evaluations=RESULTS)
+    assert card.data.model_name == "mocoim-demo"
+    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [
+        ("accuracy", 0.66), ("accuracy", 0.81), ("macro_f1", 0.61)]  # fmt: skip
+    assert "| labels | linear accuracy | full macro_f1 |" in card.text
+    assert "| 1 % | 0.660 (0.640–0.680) | 0.610 |" in card.text
+    assert "| 100 % | 0.810 (0.800–0.830) | – |" in card.text
+
+
+def test_classifier_card_is_tagged_for_image_classification():
+    config = MocoImConfig(backbone="resnet18", image_size=32, num_labels=3)
+    config.architectures = [MocoImForImageClassification.__name__]
+    card = render_model_card(config, "org/clf", base_model="org/mocoim-demo")
+    assert (
+        card.data.pipeline_tag == "image-classification"
+        and card.data.base_model == "org/mocoim-demo"
+    )
+
+
+def test_fingerprint_tells_generated_cards_from_edited_ones(tmp_path):
+    text = str(card_from_recipe(tmp_path))
+    assert is_unedited(text)
+    assert not is_unedited(text.replace("## Intended use", "## Intended use\n\nOur notes."))
+    assert not is_unedited("---\nlicense: mit\n---\n# A card someone wrote\n")
+
+
+def test_write_model_card_uses_the_folder_contents(tmp_path, tiny_config):
+    MocoImModel(tiny_config).save_pretrained(tmp_path)
+    save_evaluations(RESULTS, tmp_path)
+    assert load_evaluations(tmp_path) == RESULTS
+    (tmp_path / "loss_curves.png").write_bytes(b"\x89PNG")
+    card = ModelCard.load(write_model_card(tmp_path, "org/m"))
+    assert "![Pretraining loss curves](loss_curves.png)" in card.text
+    assert len(card.data.eval_results) == len(RESULTS)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_committed_cards_are_rendered_from_the_template(name):
+    """model_cards/<name>.md is what the template renders for its recipe: regenerate with
+    `python -m mocoim_hub.hub card --recipe RECIPE mocoim-hub/NAME -o model_cards/NAME.md`."""
+    committed = (MODEL_CARDS / f"{name}.md").read_text()
+    assert committed == planned_model_card(PUBLISHED[name], f"mocoim-hub/{name}")
+    assert is_unedited(committed)
