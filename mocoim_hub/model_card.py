@@ -240,15 +240,26 @@ def is_unedited(card_text: str) -> bool:
     return match is not None and _digest(card_text[: match.start()]) == match.group(1)
 
 
-def write_model_card(folder: str | Path, repo_id: str, **kwargs) -> Path:
+def write_model_card(folder: str | Path, repo_id: str | None = None, **kwargs) -> Path:
     """Render the card of the saved model in `folder` into `folder/README.md`, with the loss curve
-    and evaluation results found there."""
+    and evaluation results found there. Without `repo_id`, the one of the card already there."""
     folder = Path(folder)
     config = MocoImConfig.from_pretrained(folder)
     loss_curve = LOSS_CURVE_FILE if (folder / LOSS_CURVE_FILE).exists() else None
+    repo_id = repo_id or _card_repo_id(folder / "README.md") or f"your-org/{folder.name}"
     card = render_model_card(
         config, repo_id, evaluations=load_evaluations(folder), loss_curve=loss_curve, **kwargs
     )
     path = folder / "README.md"
     path.write_text(str(card), encoding="utf-8")
     return path
+
+
+def _card_repo_id(path: Path) -> str | None:
+    """The repo id a card generated here was written for (its usage example names it)."""
+    if not path.exists():
+        return None
+    match = re.search(
+        r'MocoImModel\.from_pretrained\("([^"]+)"\)', path.read_text(encoding="utf-8")
+    )
+    return match.group(1) if match else None

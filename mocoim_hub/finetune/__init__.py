@@ -1,0 +1,17 @@
+"""Few-label evaluation of encoders: cached feature extraction, linear probing, end-to-end
+fine-tuning with best-validation checkpoint selection, metrics with bootstrap intervals, and
+sweeps over label fractions × seeds × modes × encoders."""
+
+from .features import extract_features
+from .full import FineTuneResult, classifier_from_encoder, fine_tune, predict
+from .linear import LinearProbe, linear_probe
+from .metrics import PRIMARY_METRIC, Score, bootstrap, evaluate, task_of
+from .report import card_evaluations, markdown_table, plot_results, write_results
+from .sweep import Encoder, Run, Summary, SweepResults, labelled_subsets, run_sweep
+
+__all__ = [
+    "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score", "Summary",
+    "SweepResults", "bootstrap", "card_evaluations", "classifier_from_encoder", "evaluate",
+    "extract_features", "fine_tune", "labelled_subsets", "linear_probe", "markdown_table",
+    "plot_results", "predict", "run_sweep", "task_of", "write_results",
+]  # fmt: skip

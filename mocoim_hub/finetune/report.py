@@ -1,0 +1,98 @@
+"""Sweep results as people read them: a markdown table, JSON, a plot of metric vs label fraction,
+and the rows a model card's evaluation section shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..model_card import Evaluation, percent
+from .metrics import PRIMARY_METRIC
+from .sweep import SweepResults
+
+# Metrics shown in tables and cards (per-label AUROCs stay in the JSON).
+HEADLINE = {
+    "multi-label": ("mean_auroc",),
+    "binary": ("auroc", "macro_f1", "accuracy"),
+    "multi-class": ("accuracy", "macro_f1", "quadratic_kappa"),
+}
+
+
+def headline_metrics(results: SweepResults) -> list[str]:
+    present = {row.metric for row in results.summary}
+    return [m for m in HEADLINE[results.task] if m in present]
+
+
+def markdown_table(results: SweepResults) -> str:
+    """One row per (model, mode, label fraction); each metric as mean over seeds (95 % CI)."""
+    metrics = headline_metrics(results)
+    header = ["model", "mode", "labels", "seeds", *metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = dict.fromkeys((r.model, r.mode, r.label_fraction) for r in results.summary)
+    for model, mode, fraction in keys:
+        cells = [results.value(model, mode, fraction, m) for m in metrics]
+        lines.append("| " + " | ".join([model, mode, percent(fraction), str(cells[0].seeds)]
+                     + [f"{c.value:.3f} ({c.ci_low:.3f}–{c.ci_high:.3f})" for c in cells]) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: SweepResults, output_dir: str | Path) -> dict[str, Path]:
+    """`results.json`, `results.md` and `results.png` in `output_dir`."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": output_dir / "results.json", "markdown": output_dir / "results.md",
+             "plot": output_dir / "results.png"}  # fmt: skip
+    paths["json"].write_text(json.dumps(results.to_dict(), indent=2) + "\n")
+    intro = (f"Few-label evaluation on {results.dataset} ({results.task}), test split: mean over "
+             "seeds with a 95 % percentile-bootstrap interval over the test images.\n\n")  # fmt: skip
+    paths["markdown"].write_text(intro + markdown_table(results))
+    plot_results(results, paths["plot"])
+    return paths
+
+
+def plot_results(results: SweepResults, path: str | Path) -> None:
+    """The primary metric against the label fraction (log scale), one line per model, one panel
+    per mode, with the bootstrap intervals as bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = PRIMARY_METRIC[results.task]
+    modes = list(dict.fromkeys(r.mode for r in results.summary))
+    figure, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 4), squeeze=False)
+    for axis, mode in zip(axes[0], modes, strict=True):
+        rows = [r for r in results.summary if r.mode == mode and r.metric == metric]
+        for model in dict.fromkeys(r.model for r in rows):
+            mine = sorted((r for r in rows if r.model == model), key=lambda r: r.label_fraction)
+            x = [r.label_fraction * 100 for r in mine]
+            axis.plot(x, [r.value for r in mine], marker="o", label=model)
+            axis.fill_between(x, [r.ci_low for r in mine], [r.ci_high for r in mine], alpha=0.2)
+        axis.set_xscale("log")
+        axis.set_xlabel("labelled training images (%)")
+        axis.set_ylabel(f"test {metric}")
+        axis.set_title(f"{mode} ({results.dataset})", fontsize=9)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def card_evaluations(results: SweepResults, model: str) -> list[Evaluation]:
+    """The rows of `model` that its model card shows."""
+    metrics = headline_metrics(results)
+    return [
+        Evaluation(
+            results.dataset,
+            r.metric,
+            r.mode,
+            r.label_fraction,
+            r.value,
+            r.ci_low,
+            r.ci_high,
+            r.seeds,
+        )  # fmt: skip
+        for r in results.summary
+        if r.model == model and r.metric in metrics
+    ]
