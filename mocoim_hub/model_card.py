@@ -199,20 +199,22 @@ def _model_index_entry(evaluation: Evaluation, dataset: DatasetInfo) -> EvalResu
 @dataclass
 class _Table:
     columns: list[str]
-    rows: list[tuple[str, list[str]]]
+    rows: list[tuple[str, int, list[str]]]  # label fraction, seeds, cells
 
 
 def _evaluation_tables(evaluations: Sequence[Evaluation]) -> list[tuple[str, _Table]]:
-    """Per dataset: one row per label fraction, one column per (mode, metric)."""
+    """Per dataset: one row per label fraction (with its number of seeds), one column per
+    (mode, metric)."""
     tables = []
     for name in dict.fromkeys(e.dataset for e in evaluations):
         mine = [e for e in evaluations if e.dataset == name]
         columns = list(dict.fromkeys((e.mode, e.metric) for e in mine))
         cells = {(e.label_fraction, e.mode, e.metric): e.cell for e in mine}
         rows = [
-            (percent(f), [cells.get((f, *c), "–") for c in columns])
+            (percent(f), max(e.seeds for e in mine if e.label_fraction == f),
+             [cells.get((f, *c), "–") for c in columns])
             for f in sorted({e.label_fraction for e in mine})
-        ]
+        ]  # fmt: skip
         tables.append((name, _Table([f"{mode} {metric}" for mode, metric in columns], rows)))
     return tables
 

@@ -68,9 +68,9 @@ def test_eval_table_and_model_index_only_with_results(tmp_path):
     assert card.data.model_name == "mocoim-demo"
     assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [
         ("accuracy", 0.66), ("accuracy", 0.81), ("macro_f1", 0.61)]  # fmt: skip
-    assert "| labels | linear accuracy | full macro_f1 |" in card.text
-    assert "| 1 % | 0.660 (0.640–0.680) | 0.610 |" in card.text
-    assert "| 100 % | 0.810 (0.800–0.830) | – |" in card.text
+    assert "| labels | seeds | linear accuracy | full macro_f1 |" in card.text
+    assert "| 1 % | 3 | 0.660 (0.640–0.680) | 0.610 |" in card.text
+    assert "| 100 % | 3 | 0.810 (0.800–0.830) | – |" in card.text
 
 
 def test_classifier_card_is_tagged_for_image_classification():

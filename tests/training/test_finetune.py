@@ -41,7 +41,7 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
     accuracy = next(s for s in results["summary"] if (s["model"], s["mode"], s["label_fraction"], s["metric"])
                     == ("demo", "linear", 0.01, "accuracy"))  # fmt: skip
     assert (
-        f"| 1 % | {accuracy['value']:.3f} ({accuracy['ci_low']:.3f}–{accuracy['ci_high']:.3f})"
+        f"| 1 % | 2 | {accuracy['value']:.3f} ({accuracy['ci_low']:.3f}–{accuracy['ci_high']:.3f})"
         in card.text
     )
     assert hub.file("org/demo", "README.md") == (model_dir / "README.md").read_bytes()
