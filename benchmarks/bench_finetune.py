@@ -33,7 +33,7 @@ def sweep(encoder: Encoder, splits, cache_dir: str | None) -> float:
     start = time.perf_counter()
     for (_, _), rows in labelled_subsets(splits["train"], FRACTIONS, SEEDS).items():
         features = {
-            name: extract_features(encoder.model, encoder.processor, data, cache_dir=cache_dir,
+            name: extract_features(encoder.model, data, processor=encoder.processor, cache_dir=cache_dir,
                                    progress=False)["layer4"]
             for name, data in splits.items()
         }  # fmt: skip
@@ -75,7 +75,7 @@ def main() -> None:
           f"{statistics.median(uncached):.1f} s -> {statistics.median(uncached) / statistics.median(cached):.2f}x "
           "faster with the cache (medians)")  # fmt: skip
 
-    features = {name: extract_features(encoder.model, encoder.processor, data, progress=False)["layer4"]
+    features = {name: extract_features(encoder.model, data, processor=encoder.processor, progress=False)["layer4"]
                 for name, data in splits.items()}  # fmt: skip
     for fraction in (0.1, 1.0):
         rows = labelled_subsets(splits["train"], [fraction], [0])[fraction, 0]

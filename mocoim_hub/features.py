@@ -1,24 +1,19 @@
-"""Batched feature extraction from a MoCo-IM encoder: pooled embeddings of chosen layers."""
+"""Embeddings of a list of images: pooled features of chosen layers (see
+`mocoim_hub.finetune.extract_features` for whole datasets, with an on-disk cache)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
+from .data.adapters import ImageDataset
+from .finetune.features import extract_features
 from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import ImageLike
 from .modeling_mocoim import LayerSpec, MocoImModel
 
 
-def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@torch.inference_mode()
 def embed_images(
     model: MocoImModel,
     processor: MocoImImageProcessor,
@@ -33,13 +28,6 @@ def embed_images(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    model.eval()
-    parameter = next(model.parameters())
-    chunks: dict[str, list[np.ndarray]] = {}
-    batches = _batches(images, batch_size)
-    total = -(-len(images) // batch_size)
-    for batch in tqdm(batches, total=total, desc="embedding", unit="batch", disable=not progress):
-        pixels = processor(list(batch))["pixel_values"].to(parameter.device, parameter.dtype)
-        for name, feature in model.layer_features(pixels, layers=layers, pooled=True).items():
-            chunks.setdefault(name, []).append(feature.float().cpu().numpy())
-    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+    unlabelled = ImageDataset(list(images), np.zeros(len(images), np.int64), ["unlabelled"])
+    return extract_features(model, unlabelled, layers=layers, batch_size=batch_size,
+                            processor=processor, num_workers=0, progress=progress)  # fmt: skip

@@ -72,19 +72,21 @@ class _Processed(torch.utils.data.Dataset):
 @torch.inference_mode()
 def extract_features(
     model: MocoImModel,
-    processor: MocoImImageProcessor,
     dataset: ImageDataset,
     layers: LayerSpec | Sequence[LayerSpec] = "layer4",
     batch_size: int = 128,
+    processor: MocoImImageProcessor | None = None,
     cache_dir: str | Path | None = None,
     num_workers: int | None = None,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Global-average-pooled features `{layer: (len(dataset), channels)}` of a frozen encoder.
 
-    With `cache_dir`, features are read from / written to `cache_dir/<key>.npz`. Images that fail
-    to decode under `on_bad_image="skip"` get NaN rows (their indices stay aligned with labels).
+    `processor` defaults to the one the model's config implies. With `cache_dir`, features are
+    read from / written to `cache_dir/<key>.npz`. Images that fail to decode under
+    `on_bad_image="skip"` get NaN rows (their indices stay aligned with labels).
     """
+    processor = processor or MocoImImageProcessor.from_model_config(model.config)
     names = [STAGE_NAMES[i] for i in resolve_layers(layers)]
     path = None
     if cache_dir is not None:

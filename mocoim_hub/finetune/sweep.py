@@ -149,7 +149,7 @@ def run_sweep(
     for encoder in encoders:
         if "linear" in modes:
             features = {
-                split: extract_features(encoder.model, encoder.processor, data, layers=layer,
+                split: extract_features(encoder.model, data, processor=encoder.processor, layers=layer,
                                         cache_dir=cache_dir, progress=progress)[layer]
                 for split, data in (("train", train), ("validation", validation), ("test", test))
             }  # fmt: skip
