@@ -116,7 +116,8 @@ def push_to_hub(
 def _check_model_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise PushError(f"{folder} is not a folder; expected a saved model folder to upload.")
-    missing = [n for n in ("config.json", "model.safetensors") if not (folder / n).exists()]
+    missing = [] if (folder / "config.json").exists() else ["config.json"]
+    missing += [] if any(folder.glob("*.safetensors")) else ["*.safetensors weights"]
     if missing:
         raise PushError(
             f"{folder} is not a saved model folder: {', '.join(missing)} missing. Save the model "

@@ -113,7 +113,7 @@ def test_bad_token_is_not_retried_and_not_printed(hub, model_folder, monkeypatch
 
 
 def test_not_a_model_folder(tmp_path):
-    with pytest.raises(PushError, match="config.json, model.safetensors missing"):
+    with pytest.raises(PushError, match="config.json, \\*.safetensors weights missing"):
         push_to_hub(tmp_path, "org/tiny")
 
 

@@ -18,46 +18,22 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from mocoim_hub.data.adapters import open_dataset
-from mocoim_hub.finetune import Encoder, card_evaluations, run_sweep, write_results
-from mocoim_hub.finetune.sweep import DEFAULT_FRACTIONS, MODES
+from mocoim_hub.finetune import card_evaluations, run_sweep, write_results
+from mocoim_hub.finetune.cli import (
+    RANDOM,
+    add_model_and_data_arguments,
+    load_models_and_data,
+    parse_model_spec,
+)
+from mocoim_hub.finetune.sweep import MODES
 from mocoim_hub.hub import add_hub_arguments, check_hub_arguments, publish
-from mocoim_hub.model_card import DATASETS, save_evaluations, write_model_card
-
-RANDOM = "random"
-
-
-def model_name(spec: str) -> tuple[str, str]:
-    """`NAME=SOURCE`, or a name derived from SOURCE (`runs/demo/model` -> `demo`)."""
-    if "=" in spec:
-        name, _, source = spec.partition("=")
-        return name, source
-    path = Path(spec)
-    if path.is_dir():
-        return (path.parent.name if path.name == "model" else path.name), spec
-    return spec.split("/")[-1], spec
-
+from mocoim_hub.model_card import save_evaluations, write_model_card
 
 # --- arguments --------------------------------------------------------------------------------------
 parser = argparse.ArgumentParser(
     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
 )
-parser.add_argument(
-    "--models",
-    nargs="+",
-    required=True,
-    help=f"model folders or Hub ids (optionally NAME=SOURCE), or '{RANDOM}' for a "
-    "random-init baseline",
-)
-parser.add_argument("--output-dir", type=Path, required=True)
-parser.add_argument(
-    "--dataset", default="default", help="default, image_folder, hf_dataset, nih, idc, dr"
-)
-parser.add_argument("--data-path", help="where the dataset is (not needed for default)")
-parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
-parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+add_model_and_data_arguments(parser)
 parser.add_argument("--modes", nargs="+", default=["linear"], choices=MODES)
 parser.add_argument("--layer", default="layer4", help="stage whose pooled features are probed")
 parser.add_argument(
@@ -69,24 +45,12 @@ parser.add_argument("--lr", type=float, default=1e-3, help="full fine-tuning: Ad
 parser.add_argument("--batch-size", type=int, default=64, help="full fine-tuning")
 parser.add_argument("--augmentation", default="xray", help="full fine-tuning: augmentation preset")
 parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs")
-parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 add_hub_arguments(parser)
 args = parser.parse_args()
 check_hub_arguments(args)
-if args.models[0] == RANDOM:
-    sys.exit(f"The first of --models must be a model ('{RANDOM}' copies its architecture).")
 
 # --- encoders and data ------------------------------------------------------------------------------
-encoders = []
-for spec in args.models:
-    if spec == RANDOM:
-        encoders.append(Encoder.random_init(encoders[0].model))
-    else:
-        encoders.append(Encoder.from_pretrained(*model_name(spec)))
-for encoder in encoders:
-    encoder.model.to(args.device)
-splits = open_dataset(args.dataset, args.data_path)
-dataset_name = DATASETS[args.dataset].name if args.dataset in DATASETS else args.dataset
+encoders, splits, dataset_name = load_models_and_data(args)
 
 # --- sweep ------------------------------------------------------------------------------------------
 results = run_sweep(
@@ -100,9 +64,9 @@ results = run_sweep(
 paths = write_results(results, args.output_dir)
 
 # --- cards and publishing ---------------------------------------------------------------------------
-first = Path(model_name(args.models[0])[1])
+first = Path(parse_model_spec(args.models[0])[1])
 for spec, encoder in zip(args.models, encoders, strict=True):
-    folder = Path(model_name(spec)[1])
+    folder = Path(parse_model_spec(spec)[1])
     if spec != RANDOM and folder.is_dir():
         save_evaluations(card_evaluations(results, encoder.name), folder)
         write_model_card(folder, args.hub_model_id if folder == first else None)
