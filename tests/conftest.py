@@ -21,6 +21,8 @@ import torch  # noqa: E402
 from hub_server import HubServer  # noqa: E402
 
 from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel  # noqa: E402
+from mocoim_hub.data.adapters import default_dataset  # noqa: E402
+from mocoim_hub.finetune import Encoder  # noqa: E402
 
 HUB_TOKEN = "hf_localtesttoken0123456789"
 
@@ -66,3 +68,17 @@ def hub(monkeypatch):
         monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
         yield server
+
+
+@pytest.fixture(scope="session")
+def small_splits():
+    """300 train / 100 validation / 100 test real images (the embedded dataset, 10 classes)."""
+    splits = default_dataset()
+    sizes = {"train": 300, "validation": 100, "test": 100}
+    return {name: splits[name].subset(np.arange(size)) for name, size in sizes.items()}
+
+
+@pytest.fixture
+def encoder() -> Encoder:
+    """A random-init resnet18 at 32 px."""
+    return Encoder.random_init(MocoImModel(MocoImConfig(backbone="resnet18", image_size=32)))

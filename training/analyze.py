@@ -72,7 +72,7 @@ cka = {
     "rbf": cka_matrix(subset[first], subset[second], "rbf", **rbf_options),
 }
 for kind, matrix in cka.items():
-    title = f"{kind} CKA, {first} vs {second}, {len(rows)} test images of {dataset_name}"
+    title = f"{kind} CKA, {len(rows)} test images\n{dataset_name}"
     plot_cka(matrix, STAGE_NAMES, STAGE_NAMES, title, args.output_dir / f"cka_{kind}.png",
              row_label=first, column_label=second)  # fmt: skip
 

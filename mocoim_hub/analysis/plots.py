@@ -53,12 +53,18 @@ def plot_probing(results: Sequence[ProbeResult], path: str | Path) -> None:
     plt = _pyplot()
     layers = list(dict.fromkeys(r.layer for r in results))
     figure, axis = plt.subplots(figsize=(7, 4.5))
+    models = list(dict.fromkeys(r.model for r in results))
+    fractions = sorted({r.label_fraction for r in results})
     for model, fraction in dict.fromkeys((r.model, r.label_fraction) for r in results):
         mine = {r.layer: r for r in results if (r.model, r.label_fraction) == (model, fraction)}
+        style = {
+            "color": f"C{models.index(model)}",
+            "linestyle": ("-", "--", ":", "-.")[fractions.index(fraction) % 4],
+        }
         values = np.array([mine[layer].value for layer in layers])
         errors = np.array([[values[i] - mine[layer].ci_low, mine[layer].ci_high - values[i]]
                            for i, layer in enumerate(layers)]).T  # fmt: skip
-        axis.errorbar(range(len(layers)), values, yerr=errors, marker="o", capsize=3,
+        axis.errorbar(range(len(layers)), values, yerr=errors, marker="o", capsize=3, **style,
                       label=f"{model}, {fraction * 100:g} % labels")  # fmt: skip
     axis.set_xticks(range(len(layers)), layers)
     axis.set_ylabel(f"test {results[0].metric} of a linear probe")

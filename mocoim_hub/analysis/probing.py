@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..configuration_mocoim import STAGE_NAMES
 from ..data.adapters import ImageDataset
 from ..finetune import Encoder, bootstrap, extract_features, labelled_subsets, linear_probe, task_of
@@ -50,7 +52,9 @@ def layerwise_probing(
                                    cache_dir=cache_dir, progress=progress)
             for name, data in (("train", train), ("validation", validation), ("test", test))
         }  # fmt: skip
-        for layer in layers:
+        for layer in tqdm(
+            layers, desc=f"probing {encoder.name}", unit="layer", disable=not progress
+        ):
             for fraction in fractions:
                 runs = [s for s in seeds if fraction < 1 or s == seeds[0]]  # all labels: one probe
                 scores = []

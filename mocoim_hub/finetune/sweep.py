@@ -133,6 +133,8 @@ def run_sweep(
     fine_tune_options: dict | None = None,
     progress: bool = True,
 ) -> SweepResults:
+    """Train and test a probe (`"linear"`) or a fine-tuned model (`"full"`) per encoder, mode,
+    label fraction and seed; summarise each (encoder, mode, fraction) over its seeds."""
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         raise ValueError(f"Unknown mode(s) {unknown}; expected some of {', '.join(MODES)}.")
