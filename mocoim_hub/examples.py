@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from .imaging import read_dicom
@@ -30,3 +34,34 @@ def example_images() -> dict[str, np.ndarray]:
         "immunohistochemistry": data.immunohistochemistry(),
         "ct": read_dicom(get_testdata_file("CT_small.dcm")),
     }
+
+
+def example_files(folder: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The example images as files a user would upload: retina and immunohistochemistry as PNG,
+    the CT slice as pydicom's original DICOM file, and two images of the embedded dataset."""
+    from PIL import Image
+    from pydicom.data import get_testdata_file
+    from skimage import data
+
+    from .data.default import load_default_dataset
+
+    folder = Path(folder or Path(tempfile.gettempdir()) / "mocoim_hub_examples")
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "retina": folder / "retina.png",
+        "immunohistochemistry": folder / "immunohistochemistry.png",
+    }
+    for name, load in (
+        ("retina", data.retina),
+        ("immunohistochemistry", data.immunohistochemistry),
+    ):
+        if not files[name].exists():
+            Image.fromarray(load()).save(files[name])
+    files["ct"] = Path(get_testdata_file("CT_small.dcm"))
+    test = load_default_dataset("test")
+    for index in (0, 1):
+        path = folder / f"gallery_{index}.png"
+        if not path.exists():
+            test[index]["image"].save(path)
+        files[f"gallery_{index}"] = path
+    return files

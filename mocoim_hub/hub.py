@@ -75,8 +75,10 @@ def push_to_hub(
     overwrite_card: bool = False,
     attempts: int = 4,
     backoff_s: float = 2.0,
+    repo_type: str = "model",
 ) -> CommitInfo:
-    """Upload a saved model folder to `repo_id` (created if needed) in one commit.
+    """Upload a saved model folder (or, with `repo_type="space"`, a Space folder) to `repo_id`
+    (created if needed) in one commit.
 
     A card on the Hub that someone edited (it no longer matches the fingerprint we generate) is
     kept unless `overwrite_card`. Transient failures (connection errors, timeouts, HTTP 429/5xx)
@@ -84,15 +86,22 @@ def push_to_hub(
     what happened and the command that retries.
     """
     folder = Path(folder)
-    _check_model_folder(folder)
-    retry = retry_command(folder, repo_id, private, revision, create_pr, overwrite_card)
+    space = repo_type == "space"
+    if space:
+        retry = shlex.join([sys.executable, "-m", "mocoim_hub.space", "push", str(folder), repo_id])
+    else:
+        _check_model_folder(folder)
+        retry = retry_command(folder, repo_id, private, revision, create_pr, overwrite_card)
     api = HfApi()
 
     def upload() -> CommitInfo:
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type,
+                        space_sdk="gradio" if space else None)  # fmt: skip
         if revision is not None and not create_pr:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        keep_remote_card = not overwrite_card and _card_was_edited(api, repo_id, revision)
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type=repo_type)
+        keep_remote_card = not (space or overwrite_card) and _card_was_edited(
+            api, repo_id, revision
+        )
         if keep_remote_card:
             print(
                 f"note: the model card of {repo_id} was edited on the Hub; kept it (pass "
@@ -102,6 +111,7 @@ def push_to_hub(
         return api.upload_folder(
             folder_path=folder,
             repo_id=repo_id,
+            repo_type=repo_type,
             revision=revision,
             create_pr=create_pr,
             commit_message=commit_message or f"Upload {folder.name} with mocoim_hub",

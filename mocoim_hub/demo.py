@@ -1,0 +1,167 @@
+"""What the Gradio demo (`app.py`) computes, without Gradio: load a model once, read an upload
+safely, show the input as the model sees it, pooled embeddings, per-layer activation maps,
+per-layer similarity of two images, classification and nearest neighbours in a gallery."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .configuration_mocoim import STAGE_NAMES
+from .data.adapters import ImageDataset, default_dataset
+from .finetune.features import extract_features
+from .image_processing_mocoim import MocoImImageProcessor
+from .imaging import load_image
+from .modeling_mocoim import MocoImForImageClassification, MocoImModel
+
+DEFAULT_MODEL = "runs/demo/model"  # what the README's main command writes
+MAX_UPLOAD_BYTES = 64 * 2**20
+LAYERS = STAGE_NAMES[1:]
+CACHE_DIR = Path(os.environ.get("MOCOIM_HUB_CACHE", Path.home() / ".cache" / "mocoim_hub"))
+
+
+def default_model_source() -> str:
+    return os.environ.get("MOCOIM_MODEL", DEFAULT_MODEL)
+
+
+@dataclass
+class LoadedModel:
+    source: str
+    encoder: MocoImModel
+    processor: MocoImImageProcessor
+    classifier: MocoImForImageClassification | None  # when the checkpoint has a head
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(source: str) -> LoadedModel:
+    """The model at a folder or Hub id, loaded once per process."""
+    source = source.strip()
+    if not source:
+        raise ValueError("No model given: enter a model folder or Hub id.")
+    if not Path(source).exists() and source.count("/") != 1:
+        raise ValueError(
+            f"{source!r} is neither a folder nor a Hub id (org/name). Make the demo model with "
+            "`python training/pretrain.py --recipe demo --output-dir runs/demo`."
+        )
+    processor = MocoImImageProcessor.from_pretrained(source)
+    config = MocoImForImageClassification.config_class.from_pretrained(source)
+    if "MocoImForImageClassification" in (config.architectures or []):
+        classifier = MocoImForImageClassification.from_pretrained(source).eval()
+        return LoadedModel(source, classifier.mocoim, processor, classifier)
+    return LoadedModel(source, MocoImModel.from_pretrained(source).eval(), processor, None)
+
+
+def read_upload(path: str | os.PathLike | None) -> np.ndarray | object:
+    """An uploaded file as an image, or a ValueError that says what is wrong with it."""
+    if path is None:
+        raise ValueError("Upload an image first (PNG, JPEG, 16-bit PNG or DICOM).")
+    size = os.path.getsize(path)
+    if size > MAX_UPLOAD_BYTES:
+        raise ValueError(
+            f"The file is {size / 2**20:.0f} MB; the demo takes up to {MAX_UPLOAD_BYTES // 2**20} MB."
+        )
+    try:
+        return load_image(path)
+    except Exception as error:  # any decoder failure is the upload's fault, not the server's
+        raise ValueError(
+            f"Could not read {Path(path).name} as an image or DICOM file: {error}"
+        ) from error
+
+
+def pixels_of(loaded: LoadedModel, image) -> torch.Tensor:
+    return loaded.processor(image, return_tensors="pt")["pixel_values"]
+
+
+def as_seen_by_model(loaded: LoadedModel, pixels: torch.Tensor) -> np.ndarray:
+    """The processed input, un-normalised to uint8 for display, `(h, w, 3)`."""
+    mean = torch.tensor(loaded.processor.image_mean).view(-1, 1, 1)
+    std = torch.tensor(loaded.processor.image_std).view(-1, 1, 1)
+    image = (pixels[0] * std + mean).clamp(0, 1).expand(3, -1, -1)
+    return (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+@torch.inference_mode()
+def embed(loaded: LoadedModel, pixels: torch.Tensor) -> np.ndarray:
+    return loaded.encoder(pixels).pooler_output[0].numpy()
+
+
+@torch.inference_mode()
+def activation_overlays(loaded: LoadedModel, pixels: torch.Tensor) -> list[tuple[np.ndarray, str]]:
+    """For layer1..layer4: mean absolute activation, upsampled and blended over the input."""
+    from matplotlib import colormaps
+
+    base = as_seen_by_model(loaded, pixels).astype(np.float32) / 255
+    maps = loaded.encoder.layer_features(pixels, layers=list(LAYERS), pooled=False)
+    overlays = []
+    for name, feature in maps.items():
+        heat = feature[0].abs().mean(0, keepdim=True)[None]
+        heat = F.interpolate(heat, size=base.shape[:2], mode="bilinear", align_corners=False)[0, 0]
+        heat = ((heat - heat.min()) / (heat.max() - heat.min() + 1e-8)).numpy()
+        blended = 0.55 * base + 0.45 * colormaps["inferno"](heat)[..., :3]
+        caption = f"{name}: {feature.shape[1]} channels, {feature.shape[2]}×{feature.shape[3]}"
+        overlays.append(((blended * 255).astype(np.uint8), caption))
+    return overlays
+
+
+@torch.inference_mode()
+def layer_similarities(
+    loaded: LoadedModel, first: torch.Tensor, second: torch.Tensor
+) -> dict[str, float]:
+    """Cosine similarity of the two images' pooled features at layer1..layer4."""
+    pair = torch.cat([first, second])
+    features = loaded.encoder.layer_features(pair, layers=list(LAYERS), pooled=True)
+    return {name: float(F.cosine_similarity(f[:1], f[1:]).item()) for name, f in features.items()}
+
+
+@torch.inference_mode()
+def classify(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, float]:
+    if loaded.classifier is None:
+        raise ValueError(
+            f"{loaded.source} is an encoder without a classification head. Fine-tune one with "
+            "`training/finetune.py --modes full` or `MocoImForImageClassification`, then load it here."
+        )
+    logits = loaded.classifier(pixels).logits[0]
+    multi_label = loaded.classifier.config.problem_type == "multi_label_classification"
+    probabilities = logits.sigmoid() if multi_label else logits.softmax(0)
+    return {loaded.classifier.config.id2label[i]: float(p) for i, p in enumerate(probabilities)}
+
+
+@dataclass
+class Gallery:
+    """The embedded dataset's test split, embedded once per model (cached on disk)."""
+
+    dataset: ImageDataset
+    mean: torch.Tensor  # (d,): subtracted first, as ReLU features all point the same way
+    embeddings: torch.Tensor  # (n, d), centred and L2-normalised
+
+    def nearest(self, query: np.ndarray, k: int = 8) -> list[tuple[np.ndarray, str]]:
+        similarity = self.embeddings @ F.normalize(torch.as_tensor(query) - self.mean, dim=0)
+        best = similarity.topk(min(k, len(similarity)))
+        results = []
+        for score, index in zip(best.values.tolist(), best.indices.tolist(), strict=True):
+            sample = self.dataset[index]
+            label = self.dataset.label_names[int(sample["labels"])]
+            results.append(
+                (
+                    np.asarray(sample["image"]),
+                    f"{label} · cosine distance {max(1 - score, 0.0):.3f}",
+                )
+            )
+        return results
+
+
+@functools.lru_cache(maxsize=4)
+def gallery(source: str) -> Gallery:
+    loaded = load_model(source)
+    test = default_dataset()["test"]
+    features = extract_features(loaded.encoder, test, processor=loaded.processor, num_workers=0,
+                                cache_dir=CACHE_DIR / "gallery", progress=False)["layer4"]  # fmt: skip
+    features = torch.from_numpy(features)
+    mean = features.mean(0)
+    return Gallery(test, mean, F.normalize(features - mean, dim=1))
