@@ -49,8 +49,16 @@ def load_model(source: str) -> LoadedModel:
             f"{source!r} is neither a folder nor a Hub id (org/name). Make the demo model with "
             "`python training/pretrain.py --recipe demo --output-dir runs/demo`."
         )
-    processor = MocoImImageProcessor.from_pretrained(source)
-    config = MocoImForImageClassification.config_class.from_pretrained(source)
+    try:
+        processor = MocoImImageProcessor.from_pretrained(source)
+        config = MocoImForImageClassification.config_class.from_pretrained(source)
+    except OSError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(
+            f"Could not load a model from {source!r}: {reason} Make the demo model with "
+            "`python training/pretrain.py --recipe demo --output-dir runs/demo`, or give another "
+            "folder or Hub id."
+        ) from error
     if "MocoImForImageClassification" in (config.architectures or []):
         classifier = MocoImForImageClassification.from_pretrained(source).eval()
         return LoadedModel(source, classifier.mocoim, processor, classifier)

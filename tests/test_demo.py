@@ -1,0 +1,43 @@
+"""The demo's computations without Gradio."""
+
+import numpy as np
+import pytest
+
+from mocoim_hub import demo
+
+
+def test_read_upload_explains_every_failure(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="Upload an image first"):
+        demo.read_upload(None)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x00" * 2048)
+    monkeypatch.setattr(demo, "MAX_UPLOAD_BYTES", 1024)
+    with pytest.raises(ValueError, match="takes up to"):
+        demo.read_upload(big)
+
+
+def test_model_view_maps_and_similarities(saved_model_dir, retina):
+    loaded = demo.load_model(saved_model_dir)
+    assert demo.load_model(saved_model_dir) is loaded  # loaded once
+    pixels = demo.pixels_of(loaded, retina)
+    seen = demo.as_seen_by_model(loaded, pixels)
+    assert seen.shape == (32, 32, 3) and seen.dtype == np.uint8
+    overlays = demo.activation_overlays(loaded, pixels)
+    assert [caption.split(":")[0] for _, caption in overlays] == [
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+    ]
+    assert all(image.shape == (32, 32, 3) for image, _ in overlays)
+    flipped = demo.pixels_of(loaded, retina[:, ::-1].copy())
+    forward, backward = (
+        demo.layer_similarities(loaded, pixels, flipped),
+        demo.layer_similarities(loaded, flipped, pixels),
+    )
+    assert forward == pytest.approx(backward) and all(-1 <= v <= 1 for v in forward.values())
+
+
+def test_missing_default_model_is_explained():
+    with pytest.raises(ValueError, match="python training/pretrain.py --recipe demo"):
+        demo.load_model("runs/nothing-here")
