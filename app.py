@@ -18,6 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import PIL.Image  # noqa: E402
 
 from mocoim_hub import demo as logic  # noqa: E402
 from mocoim_hub.examples import example_files  # noqa: E402
@@ -26,6 +27,17 @@ INTRO = """# MoCo-IM encoder explorer
 Self-supervised encoders pretrained with MoCo v2 plus an **intermediate-layer loss**
 (Kaku et al., NeurIPS 2021). Upload a PNG, JPEG, 16-bit PNG or DICOM file. Research use only:
 not for clinical decisions."""
+
+
+def _as_files(images: list[np.ndarray]) -> list[str]:
+    """Images as PNG files of their own. Gradio rewrites array outputs in place in a cache shared
+    by identical images, which can hand a concurrent user a truncated file; files it copies
+    atomically."""
+    folder = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
+    paths = [folder / f"{i}.png" for i in range(len(images))]
+    for path, image in zip(paths, images, strict=True):
+        PIL.Image.fromarray(image).save(path)
+    return [str(p) for p in paths]
 
 
 def _model_and_pixels(source: str, path: str | None):
@@ -47,7 +59,14 @@ def run_embed(source: str, path: str | None):
     seen = logic.as_seen_by_model(loaded, pixels)
     scale = max(1, 256 // max(seen.shape[:2]))  # small inputs (32 px) shown big, pixels kept sharp
     seen = seen.repeat(scale, axis=0).repeat(scale, axis=1)
-    return seen, summary, str(output), logic.activation_overlays(loaded, pixels)
+    overlays = logic.activation_overlays(loaded, pixels)
+    seen_file, *overlay_files = _as_files([seen] + [image for image, _ in overlays])
+    return (
+        seen_file,
+        summary,
+        str(output),
+        list(zip(overlay_files, [c for _, c in overlays], strict=True)),
+    )
 
 
 def run_classify(source: str, path: str | None):
@@ -69,7 +88,9 @@ def run_compare(source: str, first: str | None, second: str | None):
 
 def run_retrieve(source: str, path: str | None):
     loaded, pixels = _model_and_pixels(source, path)
-    return logic.gallery(loaded.source).nearest(logic.embed(loaded, pixels))
+    neighbours = logic.gallery(loaded.source).nearest(logic.embed(loaded, pixels))
+    files = _as_files([image for image, _ in neighbours])
+    return list(zip(files, [caption for _, caption in neighbours], strict=True))
 
 
 def build_demo(default_model: str | None = None) -> gr.Blocks:
@@ -86,7 +107,7 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
             upload = gr.File(label="Image or DICOM", type="filepath")
             button = gr.Button("Embed", variant="primary")
             with gr.Row():
-                seen = gr.Image(label="Input as the model sees it", type="numpy")
+                seen = gr.Image(label="Input as the model sees it", type="filepath")
                 summary = gr.JSON(label="Pooled embedding")
             download = gr.File(label="Embedding (.npy)")
             maps = gr.Gallery(label="Activation maps of layer1–layer4", columns=4, height=260)

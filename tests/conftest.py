@@ -18,13 +18,11 @@ os.environ.update(
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from hub_server import HubServer  # noqa: E402
+from hub_server import HUB_TOKEN, HubServer  # noqa: E402
 
 from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel  # noqa: E402
 from mocoim_hub.data.adapters import default_dataset  # noqa: E402
 from mocoim_hub.finetune import Encoder  # noqa: E402
-
-HUB_TOKEN = "hf_localtesttoken0123456789"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+HUB_TOKEN = "hf_localtesttoken0123456789"  # what the tests' server accepts
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".png", ".jpg", ".parquet")
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
@@ -365,4 +366,4 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["HubServer"]
+__all__ = ["HUB_TOKEN", "HubServer"]

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HUB_TOKEN
+from hub_server import HUB_TOKEN
 from huggingface_hub import ModelCard
 
 from mocoim_hub import MocoImImageProcessor, MocoImModel

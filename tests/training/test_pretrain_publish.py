@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import HUB_TOKEN
+from hub_server import HUB_TOKEN
 from huggingface_hub import ModelCard
 from test_pretrain import pretrain
 
