@@ -99,7 +99,7 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
     with gr.Blocks(title="MoCo-IM encoder explorer") as demo:
         gr.Markdown(INTRO)
         model = gr.Textbox(default_model, label="Model (local folder or Hub id)")
-        if not Path(default_model).exists() and default_model.count("/") != 1:
+        if not logic.is_model_source(default_model):
             gr.Markdown(f"**No model at `{default_model}`.** Make the demo model with "
                         "`python training/pretrain.py --recipe demo --output-dir runs/demo`, or "
                         "enter a folder or Hub id above.")  # fmt: skip

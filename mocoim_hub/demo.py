@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .configuration_mocoim import STAGE_NAMES
+from .configuration_mocoim import STAGE_NAMES, MocoImConfig
 from .data.adapters import ImageDataset, default_dataset
 from .finetune.features import extract_features
 from .image_processing_mocoim import MocoImImageProcessor
@@ -38,20 +38,25 @@ class LoadedModel:
     classifier: MocoImForImageClassification | None  # when the checkpoint has a head
 
 
+def is_model_source(source: str) -> bool:
+    """A folder that exists, or something shaped like a Hub id (org/name)."""
+    return Path(source).exists() or source.count("/") == 1
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(source: str) -> LoadedModel:
     """The model at a folder or Hub id, loaded once per process."""
     source = source.strip()
     if not source:
         raise ValueError("No model given: enter a model folder or Hub id.")
-    if not Path(source).exists() and source.count("/") != 1:
+    if not is_model_source(source):
         raise ValueError(
             f"{source!r} is neither a folder nor a Hub id (org/name). Make the demo model with "
             "`python training/pretrain.py --recipe demo --output-dir runs/demo`."
         )
     try:
         processor = MocoImImageProcessor.from_pretrained(source)
-        config = MocoImForImageClassification.config_class.from_pretrained(source)
+        config = MocoImConfig.from_pretrained(source)
     except OSError as error:
         reason = str(error).strip().splitlines()[0]
         raise ValueError(

@@ -76,6 +76,7 @@ def push_to_hub(
     attempts: int = 4,
     backoff_s: float = 2.0,
     repo_type: str = "model",
+    retry: str | None = None,
 ) -> CommitInfo:
     """Upload a saved model folder (or, with `repo_type="space"`, a Space folder) to `repo_id`
     (created if needed) in one commit.
@@ -83,15 +84,13 @@ def push_to_hub(
     A card on the Hub that someone edited (it no longer matches the fingerprint we generate) is
     kept unless `overwrite_card`. Transient failures (connection errors, timeouts, HTTP 429/5xx)
     are retried `attempts` times with exponential backoff; any failure raises `PushError` saying
-    what happened and the command that retries.
+    what happened and the command that retries (`retry`, by default this module's CLI).
     """
     folder = Path(folder)
     space = repo_type == "space"
-    if space:
-        retry = shlex.join([sys.executable, "-m", "mocoim_hub.space", "push", str(folder), repo_id])
-    else:
+    if not space:
         _check_model_folder(folder)
-        retry = retry_command(folder, repo_id, private, revision, create_pr, overwrite_card)
+    retry = retry or retry_command(folder, repo_id, private, revision, create_pr, overwrite_card)
     api = HfApi()
 
     def upload() -> CommitInfo:

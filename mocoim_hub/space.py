@@ -10,6 +10,7 @@ on PyPI), `requirements.txt` and a `README.md` with the Spaces front matter.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 from collections.abc import Sequence
@@ -99,9 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        commit = push_to_hub(
-            args.folder, args.space_id, private=args.private or None, repo_type="space"
-        )
+        retry = shlex.join([sys.executable, "-m", "mocoim_hub.space", "push", str(args.folder),
+                            args.space_id] + ["--private"] * args.private)  # fmt: skip
+        commit = push_to_hub(args.folder, args.space_id, private=args.private or None,
+                             repo_type="space", retry=retry)  # fmt: skip
     except PushError as error:
         print(error, file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from ..configuration_mocoim import STAGE_NAMES
 from ..data.adapters import ImageDataset
 from ..finetune import Encoder, bootstrap, extract_features, labelled_subsets, linear_probe, task_of
 from ..finetune.metrics import PRIMARY_METRIC
+from ..finetune.sweep import probe_seeds
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def layerwise_probing(
             layers, desc=f"probing {encoder.name}", unit="layer", disable=not progress
         ):
             for fraction in fractions:
-                runs = [s for s in seeds if fraction < 1 or s == seeds[0]]  # all labels: one probe
+                runs = probe_seeds(fraction, seeds)
                 scores = []
                 for seed in runs:
                     rows = subsets[fraction, seed]

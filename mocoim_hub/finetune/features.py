@@ -51,7 +51,7 @@ def dataset_fingerprint(dataset: ImageDataset) -> str:
     return digest.hexdigest()
 
 
-class _Processed(torch.utils.data.Dataset):
+class ProcessedImages(torch.utils.data.Dataset):
     """`dataset` with images prepared by `processor`, for a DataLoader (decoding in workers)."""
 
     def __init__(self, dataset: ImageDataset, processor: MocoImImageProcessor):
@@ -99,9 +99,11 @@ def extract_features(
     was_training = model.training
     model.eval()
     parameter = next(model.parameters())
-    features = {n: np.full((len(dataset), h), np.nan, np.float32) for n, h in
-                zip(names, (model.config.hidden_sizes[STAGE_NAMES.index(n)] for n in names), strict=True)}  # fmt: skip
-    loader = make_loader(_Processed(dataset, processor), batch_size, num_workers=num_workers,
+    widths = model.config.hidden_sizes
+    features = {
+        n: np.full((len(dataset), widths[STAGE_NAMES.index(n)]), np.nan, np.float32) for n in names
+    }
+    loader = make_loader(ProcessedImages(dataset, processor), batch_size, num_workers=num_workers,
                          device=parameter.device)  # fmt: skip
     for batch in tqdm(loader, desc="extracting features", unit="batch", disable=not progress):
         if "image" not in batch:

@@ -16,6 +16,7 @@ from ..data.augment import view_transform
 from ..data.loading import make_loader
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImForImageClassification, MocoImModel
+from .features import ProcessedImages
 from .metrics import PRIMARY_METRIC, Task, evaluate
 
 PROBLEM_TYPES = {
@@ -60,12 +61,10 @@ def predict(
     num_workers: int | None = None,
 ) -> np.ndarray:
     """Probabilities for every image of `dataset`, as `metrics.evaluate` expects them."""
-    from .features import _Processed
-
     model.eval()
     parameter = next(model.parameters())
     scores = np.full((len(dataset), model.config.num_labels), np.nan, np.float32)
-    for batch in make_loader(_Processed(dataset, processor), batch_size, num_workers=num_workers,
+    for batch in make_loader(ProcessedImages(dataset, processor), batch_size, num_workers=num_workers,
                              device=parameter.device):  # fmt: skip
         if "image" not in batch:
             continue

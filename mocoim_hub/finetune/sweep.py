@@ -106,6 +106,12 @@ class SweepResults:
         raise KeyError(f"no result for {model}, {mode}, {fraction}, {metric}")
 
 
+def probe_seeds(fraction: float, seeds: Sequence[int]) -> list[int]:
+    """The seeds a linear probe needs: with all labels every seed has the same subset and the
+    same (deterministic) probe, so one is enough."""
+    return list(seeds) if fraction < 1 else list(seeds[:1])
+
+
 def labelled_subsets(
     train: ImageDataset, fractions: Sequence[float], seeds: Sequence[int]
 ) -> dict[tuple[float, int], np.ndarray]:
@@ -160,8 +166,8 @@ def run_sweep(
                 subsets.items(), desc=f"{encoder.name} {mode}", unit="run", disable=not progress
             )
             for (fraction, seed), rows in jobs:
-                if mode == "linear" and fraction == 1 and seed != seeds[0]:
-                    continue  # all labels: every seed has the same subset and the same probe
+                if mode == "linear" and seed not in probe_seeds(fraction, seeds):
+                    continue
                 if mode == "linear":
                     probe = linear_probe(features["train"][rows], train.labels[rows],
                                          features["validation"], validation.labels, task, l2, ordinal)  # fmt: skip
