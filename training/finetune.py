@@ -41,6 +41,8 @@ parser.add_argument(
 )
 parser.add_argument("--epochs", type=int, default=20, help="full fine-tuning: most epochs")
 parser.add_argument("--patience", type=int, default=5, help="full fine-tuning: early stopping")
+parser.add_argument("--max-images", type=int,
+                    help="full fine-tuning: most training images seen (caps epochs per fraction)")  # fmt: skip
 parser.add_argument("--lr", type=float, default=1e-3, help="full fine-tuning: Adam learning rate")
 parser.add_argument("--batch-size", type=int, default=64, help="full fine-tuning")
 parser.add_argument("--augmentation", default="xray", help="full fine-tuning: augmentation preset")
@@ -57,7 +59,7 @@ results = run_sweep(
     encoders, splits, dataset_name, fractions=args.fractions, seeds=args.seeds, modes=args.modes,
     layer=args.layer, cache_dir=args.output_dir / "feature_cache", ordinal=args.ordinal,
     n_resamples=args.bootstrap,
-    fine_tune_options={"epochs": args.epochs, "patience": args.patience, "lr": args.lr,
+    fine_tune_options={"epochs": args.epochs, "patience": args.patience, "max_images": args.max_images, "lr": args.lr,
                        "batch_size": args.batch_size, "augmentation": args.augmentation,
                        "device": args.device},
 )  # fmt: skip

@@ -5,6 +5,7 @@ before anything is evaluated (the paper's code evaluated the last epoch instead)
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +86,7 @@ def fine_tune(
     lr: float = 1e-3,
     batch_size: int = 64,
     patience: int = 5,
+    max_images: int | None = None,
     ordinal: bool = False,
     seed: int = 0,
     num_workers: int | None = None,
@@ -93,7 +95,10 @@ def fine_tune(
 ) -> FineTuneResult:
     """Fine-tune all weights with Adam (`lr`, the paper's 1e-3), evaluate on `validation` after
     every epoch, stop after `patience` epochs without improvement of the primary metric, and
-    return the classifier with the weights of its best epoch."""
+    return the classifier with the weights of its best epoch. `max_images` caps the training
+    images seen (whole epochs, at least one), which gives every label fraction the same budget."""
+    if max_images is not None:
+        epochs = min(epochs, max(1, math.ceil(max_images / len(train))))
     torch.manual_seed(seed)
     model = classifier_from_encoder(encoder, train.label_names, task).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

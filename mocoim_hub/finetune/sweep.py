@@ -90,6 +90,7 @@ class SweepResults:
     dataset: str
     runs: list[Run]
     summary: list[Summary]
+    interval: str = "test images"  # what the summary's bootstrap intervals resample
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,183 @@
+"""The scaled-down reproduction study (`training/reproduce.py`): MoCo, MoCo+MSE and
+MoCo+Barlow-Twins pretrained with the same budget and several seeds, then compared with few labels.
+
+The unit of replication is the pretraining seed: each encoder's score is averaged over its
+labelled-subset seeds first, then the methods are summarised by the mean over pretraining seeds with
+a percentile-bootstrap interval over those seeds (`over_seeds`). The random-init baseline gets as
+many initialisation seeds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .analysis.probing import ProbeResult
+from .finetune.report import HEADLINE
+from .finetune.sweep import Run, Summary, SweepResults
+
+RANDOM = "random"
+
+# Recipe overrides of each method over the study's base recipe (`demo`); the rest of the recipe
+# (data, backbone, schedule, epochs, batch) is the same for all, so they get the same budget.
+METHODS: dict[str, dict[str, object]] = {
+    "moco": {"intermediate_loss": "none"},
+    "moco-mse": {"intermediate_loss": "mse", "mse_form": "pooled",
+                 "intermediate_weights": [0.25, 0.25, 0.25, 0.25]},
+    "moco-bt": {"intermediate_loss": "barlow", "barlow_weighting": "standard",
+                "intermediate_weights": [0.005, 0.005, 0.005, 0.005]},
+}  # fmt: skip
+
+
+def run_name(method: str, seed: int) -> str:
+    return f"{method}-s{seed}"
+
+
+def method_of(name: str) -> str:
+    """`moco-bt-s2` -> `moco-bt`."""
+    return name.rsplit("-s", 1)[0]
+
+
+def pretrain_command(
+    method: str, seed: int, output_dir: Path, recipe: str = "demo", extra: Sequence[str] = ()
+) -> list[str]:
+    """The `training/pretrain.py` command line of one run of the study."""
+    script = Path(__file__).resolve().parents[1] / "training" / "pretrain.py"
+    command = [sys.executable, str(script), "--recipe", recipe, "--output-dir", str(output_dir),
+               "--seed", str(seed)]  # fmt: skip
+    for field, value in METHODS[method].items():
+        values = value if isinstance(value, list) else [value]
+        command += ["--" + field.replace("_", "-"), *map(str, values)]
+    return command + list(extra)
+
+
+def seed_interval(
+    values: Sequence[float], n_resamples: int = 10_000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of per-seed values with a percentile-bootstrap interval from resampling the seeds.
+    With 3 seeds the interval can only span the range of the seed means; it says how much the
+    result moved between pretraining runs, not more."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def _encoder_means(runs: Sequence[Run], metrics: Sequence[str]) -> dict[tuple, float]:
+    """(encoder, mode, fraction, metric) -> mean over the encoder's labelled-subset seeds."""
+    grouped: dict[tuple, list[float]] = {}
+    for run in runs:
+        for metric in metrics:
+            key = (run.model, run.mode, run.label_fraction, metric)
+            grouped.setdefault(key, []).append(run.metrics[metric])
+    return {key: float(np.mean(values)) for key, values in grouped.items()}
+
+
+def over_seeds(results: SweepResults, n_resamples: int = 10_000) -> SweepResults:
+    """The sweep of every (method, seed) encoder summarised per method: mean over pretraining seeds
+    with a bootstrap interval over them (the sweep's runs are kept as they are)."""
+    metrics = [m for m in HEADLINE[results.task] if m in results.runs[0].metrics]
+    per_method: dict[tuple, list[float]] = {}
+    for (model, mode, fraction, metric), value in _encoder_means(results.runs, metrics).items():
+        per_method.setdefault((method_of(model), mode, fraction, metric), []).append(value)
+    summary = [
+        Summary(method, mode, fraction, metric, *seed_interval(values, n_resamples), len(values))
+        for (method, mode, fraction, metric), values in per_method.items()
+    ]
+    return SweepResults(results.task, results.dataset, results.runs, summary,
+                        interval="pretraining seeds")  # fmt: skip
+
+
+def probing_over_seeds(
+    results: Sequence[ProbeResult], n_resamples: int = 10_000
+) -> list[ProbeResult]:
+    """Layer-wise probing scores of (method, seed) encoders summarised per method over seeds."""
+    per_method: dict[tuple, list[float]] = {}
+    for r in results:
+        per_method.setdefault((method_of(r.model), r.layer, r.label_fraction, r.metric), []).append(
+            r.value
+        )
+    return [
+        ProbeResult(
+            method, layer, fraction, metric, *seed_interval(values, n_resamples), len(values)
+        )
+        for (method, layer, fraction, metric), values in per_method.items()
+    ]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """`method` minus `baseline` in one setting, with a bootstrap interval over both methods'
+    seeds (resampled independently)."""
+
+    method: str
+    baseline: str
+    mode: str
+    label_fraction: float
+    metric: str
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+def differences(
+    results: SweepResults,
+    baseline: str,
+    metric: str,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> list[Difference]:
+    """Every other method's gain over `baseline`, per mode and label fraction."""
+    values: dict[tuple, list[float]] = {}
+    for (model, mode, fraction, _), value in _encoder_means(results.runs, [metric]).items():
+        values.setdefault((method_of(model), mode, fraction), []).append(value)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (method, mode, fraction), mine in values.items():
+        reference = values.get((baseline, mode, fraction))
+        if method == baseline or reference is None:
+            continue
+        a, b = np.asarray(mine), np.asarray(reference)
+        gaps = (a[rng.integers(0, len(a), (n_resamples, len(a)))].mean(1)
+                - b[rng.integers(0, len(b), (n_resamples, len(b)))].mean(1))  # fmt: skip
+        low, high = np.percentile(gaps, [2.5, 97.5])
+        rows.append(Difference(method, baseline, mode, fraction, metric,
+                               float(a.mean() - b.mean()), float(low), float(high)))  # fmt: skip
+    return rows
+
+
+def differences_table(rows: Sequence[Difference]) -> str:
+    """Markdown: one row per (method, mode), one column per label fraction; a difference whose
+    interval excludes 0 is marked."""
+    fractions = sorted({r.label_fraction for r in rows})
+    lines = ["| method − " + rows[0].baseline + " | mode | "
+             + " | ".join(f"{f * 100:g} %" for f in fractions) + " |",
+             "|---|---|" + "---|" * len(fractions)]  # fmt: skip
+    for method, mode in dict.fromkeys((r.method, r.mode) for r in rows):
+        cells = {r.label_fraction: r for r in rows if (r.method, r.mode) == (method, mode)}
+        lines.append(
+            f"| {method} | {mode} | " + " | ".join(_signed(cells[f]) for f in fractions) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _signed(row: Difference) -> str:
+    text = f"{row.value:+.3f} ({row.ci_low:+.3f} to {row.ci_high:+.3f})"
+    return f"**{text}**" if row.ci_low > 0 or row.ci_high < 0 else text
+
+
+def best_encoder(results: SweepResults, metric: str, methods: Mapping[str, object]) -> str:
+    """The pretrained encoder with the best mean *validation* score over all its runs (so the
+    choice does not look at the test split)."""
+    key = f"validation_{metric}"
+    scores: dict[str, list[float]] = {}
+    for run in results.runs:
+        if method_of(run.model) in methods:
+            scores.setdefault(run.model, []).append(run.chosen[key])
+    return max(scores, key=lambda name: np.mean(scores[name]))
