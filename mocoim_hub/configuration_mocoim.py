@@ -115,6 +115,25 @@ class MocoImConfig(PreTrainedConfig):
         )
         self._validate_provenance()
         super().__post_init__(**kwargs)
+        self._validate_labels()
+
+    def _validate_labels(self) -> None:
+        ids = sorted(self.id2label)
+        names = list(self.id2label.values())
+        _expect(
+            ids == list(range(len(ids))),
+            f"id2label must number the classes 0..{len(ids) - 1}, got ids {ids}; renumber them.",
+        )
+        _expect(
+            len(set(names)) == len(names),
+            f"id2label names must be distinct, got {names}; a repeated name is ambiguous.",
+        )
+        inverse = {name: i for i, name in self.id2label.items()}
+        _expect(
+            self.label2id is None or dict(self.label2id) == inverse,
+            f"label2id {self.label2id} is not the inverse of id2label {self.id2label}; give one "
+            "of them or make them agree.",
+        )
 
     def _validate_provenance(self) -> None:
         _expect(

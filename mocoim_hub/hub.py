@@ -12,6 +12,7 @@ failures with exponential backoff; the local folder is never modified by a push.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import shlex
 import sys
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx2
-from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub import CommitInfo, HfApi, set_client_factory
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RemoteEntryNotFoundError
+from huggingface_hub.utils import _http as hf_http
 
 from .model_card import (
     LOSS_CURVE_FILE,
@@ -35,6 +37,7 @@ from .model_card import (
 
 T = TypeVar("T")
 CARD = "README.md"
+DEFAULT_TIMEOUT_S = 60.0  # a Hub request with no answer for this long is retried
 
 
 class PushError(RuntimeError):
@@ -77,6 +80,7 @@ def push_to_hub(
     backoff_s: float = 2.0,
     repo_type: str = "model",
     retry: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> CommitInfo:
     """Upload a saved model folder (or, with `repo_type="space"`, a Space folder) to `repo_id`
     (created if needed) in one commit.
@@ -84,7 +88,9 @@ def push_to_hub(
     A card on the Hub that someone edited (it no longer matches the fingerprint we generate) is
     kept unless `overwrite_card`. Transient failures (connection errors, timeouts, HTTP 429/5xx)
     are retried `attempts` times with exponential backoff; any failure raises `PushError` saying
-    what happened and the command that retries (`retry`, by default this module's CLI).
+    what happened and the command that retries (`retry`, by default this module's CLI). A server
+    that sends nothing for `timeout_s` seconds counts as a timeout (huggingface_hub itself waits
+    forever).
     """
     folder = Path(folder)
     space = repo_type == "space"
@@ -117,9 +123,29 @@ def push_to_hub(
             ignore_patterns=[CARD] if keep_remote_card else None,
         )
 
-    return with_retries(
-        upload, attempts, backoff_s, what=f"push {folder} to {repo_id}", retry=retry
-    )
+    with hub_timeout(timeout_s):
+        return with_retries(
+            upload, attempts, backoff_s, what=f"push {folder} to {repo_id}", retry=retry
+        )
+
+
+@contextlib.contextmanager
+def hub_timeout(seconds: float):
+    """Within the block, huggingface_hub's HTTP client gives up on a request when the server
+    sends nothing for `seconds` (its default client has no timeout at all)."""
+
+    previous = hf_http._GLOBAL_CLIENT_FACTORY  # the user's own factory (proxies...), if any
+
+    def client() -> httpx2.Client:
+        http = previous()
+        http.timeout = httpx2.Timeout(seconds)
+        return http
+
+    set_client_factory(client)
+    try:
+        yield
+    finally:
+        set_client_factory(previous)
 
 
 def _check_model_folder(folder: Path) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,12 +52,13 @@ class Repo:
 
 @dataclass
 class Fault:
-    """Answer the next `times` requests whose path contains `path` with `status`, or close the
-    connection without answering when `status` is None."""
+    """Answer the next `times` requests whose path contains `path` with `status`, close the
+    connection without answering when `status` is None, or answer normally after `delay_s`."""
 
     path: str
     status: int | None
     times: int
+    delay_s: float = 0.0
 
 
 class HubServer:
@@ -84,6 +86,10 @@ class HubServer:
 
     def fail(self, path: str, status: int | None = 500, times: int = 1_000_000) -> None:
         self.faults.append(Fault(path, status, times))
+
+    def slow(self, path: str, delay_s: float, times: int = 1_000_000) -> None:
+        """Answer requests whose path contains `path` only after `delay_s` seconds."""
+        self.faults.append(Fault(path, None, times, delay_s))
 
     def file(
         self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model"
@@ -164,7 +170,9 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             split = urlsplit(self.path)
             hub.requests.append((self.command, split.path))
             fault = hub._take_fault(split.path)
-            if fault is not None:
+            if fault is not None and fault.delay_s:
+                time.sleep(fault.delay_s)
+            elif fault is not None:
                 if fault.status is None:  # drop the connection mid-request
                     self.close_connection = True
                     self.connection.close()

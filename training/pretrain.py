@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -138,7 +139,15 @@ def checkpoint(batch: int) -> None:
     if world.is_main:
         state = {"model": moco.state_dict(), "optimizer": optimizer.state_dict(), "batch": batch,
                  "recipe": recipe.to_dict(), "rng": rng_state()}  # fmt: skip
-        save_checkpoint(state, checkpoint_path)
+        try:
+            save_checkpoint(state, checkpoint_path)
+        except OSError as error:  # e.g. a full disk: the previous checkpoint is still in place
+            sys.exit(str(error))
+
+
+# SIGTERM (a scheduler's preemption, `kill`) ends the current step, checkpoints and exits
+stop_signal = []
+signal.signal(signal.SIGTERM, lambda signum, frame: stop_signal.append(signum))
 
 
 # --- training loop ----------------------------------------------------------------------------------
@@ -222,6 +231,11 @@ for batch_index, batch in enumerate(loader, start=start_batch):
         window_images, window_start, sums = 0, time.perf_counter(), {}
     if done % recipe.checkpoint_every == 0:
         checkpoint(batch_index + 1)
+    if distributed.mean_over_ranks(float(bool(stop_signal)), world, device) > 0:
+        checkpoint(batch_index + 1)
+        print(f"Stopped by SIGTERM after step {done}; the checkpoint {checkpoint_path} holds it. "
+              "Continue with --resume.", file=sys.stderr)  # fmt: skip
+        sys.exit(128 + signal.SIGTERM)
 progress.close()
 
 # --- save and publish -------------------------------------------------------------------------------------------
@@ -235,12 +249,17 @@ if world.is_main:
     if (output_dir / "metrics.jsonl").exists():
         title = f"{recipe.name}: MoCo v2 + {recipe.intermediate_loss} intermediate loss"
         plot_loss_curves(output_dir / "metrics.jsonl", loss_curve, title)
-    model_dir = save_for_hub(
-        moco.encoder_q.to("cpu", memory_format=torch.contiguous_format),
-        MocoImImageProcessor.from_model_config(config),
-        output_dir / "model",
-        args.hub_model_id or f"your-org/mocoim-{recipe.name}",
-        loss_curve=loss_curve,
-    )
+    try:
+        model_dir = save_for_hub(
+            moco.encoder_q.to("cpu", memory_format=torch.contiguous_format),
+            MocoImImageProcessor.from_model_config(config),
+            output_dir / "model",
+            args.hub_model_id or f"your-org/mocoim-{recipe.name}",
+            loss_curve=loss_curve,
+        )
+    except OSError as error:
+        sys.exit(f"Could not save the model to {output_dir / 'model'} ({error}). The trained "
+                 f"weights are in {checkpoint_path}: free space, then rerun with --resume to save "
+                 "without training further.")  # fmt: skip
     print(f"saved the encoder and its model card to {model_dir}")
     publish(model_dir, args)

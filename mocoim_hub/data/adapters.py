@@ -117,6 +117,8 @@ class ImageDataset(torch.utils.data.Dataset):
         if isinstance(source, dict):  # an undecoded datasets Image: {"bytes", "path"}
             source = source.get("bytes") or source.get("path")
         try:
+            if source is None:
+                raise ValueError("empty image: it has neither bytes nor a path")
             image = load_image(source) if isinstance(source, (str, os.PathLike, bytes)) else source
             if self.transform is not None:
                 image = self.transform(image)

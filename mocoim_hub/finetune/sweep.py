@@ -95,6 +95,12 @@ class SweepResults:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> SweepResults:
+        """The inverse of `to_dict` (e.g. a `results.json` read back)."""
+        return cls(**{**values, "runs": [Run(**r) for r in values["runs"]],
+                      "summary": [Summary(**s) for s in values["summary"]]})  # fmt: skip
+
     def value(self, model: str, mode: str, fraction: float, metric: str) -> Summary:
         for row in self.summary:
             if (row.model, row.mode, row.label_fraction, row.metric) == (

@@ -11,7 +11,8 @@ import torch
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write `state` next to `path`, flush it to disk, then rename it into place: a crash at any
-    moment leaves either the previous checkpoint or the new one, never a half-written file."""
+    moment leaves either the previous checkpoint or the new one, never a half-written file.
+    A failed write (a full disk) raises `OSError` saying so; the previous checkpoint is kept."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
@@ -21,6 +22,14 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        kept = f"the previous checkpoint {path} is intact" if path.exists() else "no checkpoint yet"
+        raise OSError(
+            error.errno,
+            f"Could not write the checkpoint {path} ({error.strerror or error}); {kept}. Free "
+            "disk space (or choose another --output-dir), then --resume.",
+        ) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

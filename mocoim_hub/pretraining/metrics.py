@@ -14,6 +14,9 @@ class MetricsLog:
     def __init__(self, output_dir: str | Path):
         self.path = Path(output_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.read_bytes()[-1:] not in (b"", b"\n"):
+            with open(self.path, "a") as handle:  # a kill cut the last record: end its line
+                handle.write("\n")
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional: the JSONL file is the record
@@ -35,10 +38,13 @@ class MetricsLog:
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """The records of a `metrics.jsonl`, keeping the last one of each step (a resumed run may
-    have logged a step twice)."""
+    have logged a step twice; a record cut short by a kill is skipped)."""
     by_step = {}
     for line in Path(path).read_text().splitlines():
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
         by_step[record["step"]] = record
     return [by_step[step] for step in sorted(by_step)]
 
