@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from mocoim_hub.finetune import Run, SweepResults, markdown_table
-from mocoim_hub.pretraining.recipe import PretrainRecipe, add_recipe_arguments, recipe_from_arguments
+from mocoim_hub.pretraining.recipe import (
+    PretrainRecipe,
+    add_recipe_arguments,
+    recipe_from_arguments,
+)
 from mocoim_hub.reproduction import (
     METHODS,
     best_encoder,

@@ -60,7 +60,9 @@ def test_no_source_file_unpickles():
 
 def test_audit_catches_what_it_looks_for(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch, pickle\ntorch.load(p)\npickle.loads(b)\ntorch.load(p, weights_only=True)\n")
+    bad.write_text(
+        "import torch, pickle\ntorch.load(p)\npickle.loads(b)\ntorch.load(p, weights_only=True)\n"
+    )
     assert len(unsafe_loads(bad)) == 2
 
 
