@@ -314,9 +314,12 @@ def _card_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def planned_model_card(recipe_name: str, repo_id: str) -> str:
+def planned_model_card(
+    recipe_name: str, repo_id: str, evaluations: Sequence[Evaluation] = (), measured_in: str = ""
+) -> str:
     """The card of the model a recipe will produce, before it is trained (as `model_cards/`
-    holds for the models we intend to publish)."""
+    holds for the models we intend to publish), with the results of the recipe measured
+    `measured_in` if there are any."""
     from .pretraining.build import encoder_config  # training-side code, needed here only
     from .pretraining.recipe import PretrainRecipe
 
@@ -328,8 +331,10 @@ def planned_model_card(recipe_name: str, repo_id: str) -> str:
         f"{recipe_name}{data} --output-dir runs/{recipe_name} --push-to-hub "
         f"--hub-model-id {repo_id}`."
     )
+    if evaluations:
+        status += f" The evaluation below was measured {measured_in}."
     config = encoder_config(recipe)
-    return str(render_model_card(config, repo_id, status=status))
+    return str(render_model_card(config, repo_id, evaluations=evaluations, status=status))
 
 
 if __name__ == "__main__":

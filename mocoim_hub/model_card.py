@@ -105,6 +105,7 @@ class Evaluation:
     ci_low: float | None = None
     ci_high: float | None = None
     seeds: int = 1
+    interval: str = "test images"  # what the bootstrap resampled: test images or pretraining seeds
 
     @property
     def labels_text(self) -> str:
@@ -196,10 +197,19 @@ def _model_index_entry(evaluation: Evaluation, dataset: DatasetInfo) -> EvalResu
     )
 
 
+INTERVALS = {
+    "test images": "mean over seeds (seeds differ in their labelled subset and training) with a "
+    "95 % percentile-bootstrap interval over the test images",
+    "pretraining seeds": "mean over pretraining seeds of this recipe (each first averaged over "
+    "its labelled subsets) with a 95 % percentile-bootstrap interval over those seeds",
+}
+
+
 @dataclass
 class _Table:
     columns: list[str]
     rows: list[tuple[str, int, list[str]]]  # label fraction, seeds, cells
+    description: str
 
 
 def _evaluation_tables(evaluations: Sequence[Evaluation]) -> list[tuple[str, _Table]]:
@@ -215,7 +225,8 @@ def _evaluation_tables(evaluations: Sequence[Evaluation]) -> list[tuple[str, _Ta
              [cells.get((f, *c), "–") for c in columns])
             for f in sorted({e.label_fraction for e in mine})
         ]  # fmt: skip
-        tables.append((name, _Table([f"{mode} {metric}" for mode, metric in columns], rows)))
+        description = INTERVALS[mine[0].interval]
+        tables.append((name, _Table([f"{m} {metric}" for m, metric in columns], rows, description)))
     return tables
 
 

@@ -9,6 +9,7 @@ many initialisation seeds.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,10 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.probing import ProbeResult
-from .finetune.report import HEADLINE
+from .finetune.report import HEADLINE, card_evaluations
 from .finetune.sweep import Run, Summary, SweepResults
+from .model_card import Evaluation
 
 RANDOM = "random"
+STUDY_DIR = Path(__file__).resolve().parents[1] / "results" / "reproduction"
+DEMO_CARD = Path(__file__).resolve().parents[1] / "model_cards" / "mocoim-demo.md"
+DEMO_REPO = "mocoim-hub/mocoim-demo"
 
 # Recipe overrides of each method over the study's base recipe (`demo`); the rest of the recipe
 # (data, backbone, schedule, epochs, batch) is the same for all, so they get the same budget.
@@ -181,3 +186,14 @@ def best_encoder(results: SweepResults, metric: str, methods: Mapping[str, objec
         if method_of(run.model) in methods:
             scores.setdefault(run.model, []).append(run.chosen[key])
     return max(scores, key=lambda name: np.mean(scores[name]))
+
+
+def demo_card_inputs(study_dir: Path = STUDY_DIR) -> tuple[list[Evaluation], str]:
+    """The demo model card's evaluation rows (the study's results for the method of the best
+    encoder, summarised over pretraining seeds) and where they were measured."""
+    study = SweepResults.from_dict(json.loads((study_dir / "results.json").read_text()))
+    best = json.loads((study_dir / "study.json").read_text())["best_encoder"]
+    where = (f"by mocoim_hub's reproduction study (`python training/reproduce.py`, "
+             f"results/reproduction/): {best['method']} over {study.summary[0].seeds} pretraining "
+             f"seeds of this recipe, the best encoder being {best['name']} by {best['chosen_by']}")  # fmt: skip
+    return card_evaluations(study, best["method"]), where

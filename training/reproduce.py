@@ -36,10 +36,16 @@ from mocoim_hub.finetune import (
     run_sweep,
     write_results,
 )
+from mocoim_hub.hub import planned_model_card
+from mocoim_hub.pretraining.recipe import PretrainRecipe
 from mocoim_hub.reproduction import (
+    DEMO_CARD,
+    DEMO_REPO,
     METHODS,
     RANDOM,
+    STUDY_DIR,
     best_encoder,
+    demo_card_inputs,
     differences,
     differences_table,
     method_of,
@@ -211,4 +217,15 @@ lines += [
 ]
 lines += ["", f"Best encoder by validation {metric}: {best}.",
           f"Runtime: {timings['total_s'] / 60:.1f} min ({json.dumps(report['timings_s'])})."]  # fmt: skip
+(args.output_dir / "summary.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
+
+# --- the demo model: the best method's recipe, with the study's results on its card -------------------
+demo = PretrainRecipe.load(args.recipe)
+differs = {k: v for k, v in {**METHODS[method_of(best)], "seed": int(best.rsplit("-s", 1)[1])}.items()
+           if getattr(demo, k) != v}  # fmt: skip
+if differs:
+    print(f"note: make {best} the demo model: set {differs} in the {args.recipe} recipe.")
+elif args.output_dir.resolve() == STUDY_DIR:
+    DEMO_CARD.write_text(planned_model_card(args.recipe, DEMO_REPO, *demo_card_inputs()))
+    print(f"wrote the demo model's card with the study's results to {DEMO_CARD}")

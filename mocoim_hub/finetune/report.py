@@ -95,6 +95,7 @@ def card_evaluations(results: SweepResults, model: str) -> list[Evaluation]:
             r.ci_low,
             r.ci_high,
             r.seeds,
+            results.interval,
         )  # fmt: skip
         for r in results.summary
         if r.model == model and r.metric in metrics
