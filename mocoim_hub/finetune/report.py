@@ -44,7 +44,7 @@ def write_results(results: SweepResults, output_dir: str | Path) -> dict[str, Pa
              "plot": output_dir / "results.png"}  # fmt: skip
     paths["json"].write_text(json.dumps(results.to_dict(), indent=2) + "\n")
     intro = (f"Few-label evaluation on {results.dataset} ({results.task}), test split: mean over "
-             "seeds with a 95 % percentile-bootstrap interval over the {results.interval}.\n\n")  # fmt: skip
+             f"seeds with a 95 % percentile-bootstrap interval over the {results.interval}.\n\n")  # fmt: skip
     paths["markdown"].write_text(intro + markdown_table(results))
     plot_results(results, paths["plot"])
     return paths
