@@ -86,15 +86,16 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> Non
 
 def test_signals_at_random_points_always_resume_to_the_same_weights(root):
     """SIGKILL or SIGTERM after a random delay, again and again, until a run gets to the end."""
-    expected = uninterrupted(root)
+    long = ("--max-steps", "40")  # about 15 s of training after about 5 s of start-up
+    expected = uninterrupted(root, long)
     output, rng, faults = root / "random", random.Random(0), []
     finished = False
     for _ in range(8):
-        process = start(output)
+        process = start(output, long)
         try:
-            finished = process.wait(timeout=rng.uniform(3.0, 14.0)) == 0
+            finished = process.wait(timeout=rng.uniform(3.0, 9.0)) == 0
         except subprocess.TimeoutExpired:
-            kind = rng.choice([signal.SIGKILL, signal.SIGTERM])
+            kind = (signal.SIGKILL, signal.SIGTERM)[len(faults) % 2]  # at a random moment
             before = checkpointed_batch(output)
             process.send_signal(kind)
             finished = process.wait(timeout=120) == 0  # SIGTERM while saving the model: done
@@ -104,18 +105,18 @@ def test_signals_at_random_points_always_resume_to_the_same_weights(root):
                 assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
                 assert "Stopped by SIGTERM" in stderr and "--resume" in stderr
             after = checkpointed_batch(output)
-            assert before <= after <= STEPS
+            assert before <= after <= 40
             faults.append((kind.name, before, after))
         if finished:
             break
     if not finished:
-        result = run(output)
+        result = run(output, long)
         assert result.returncode == 0, result.stderr[-2000:]
     assert len(faults) >= 3, faults
     assert_same_weights(output, expected)
     records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()
                if line.startswith("{") and line.endswith("}")]  # fmt: skip
-    assert {r["step"] for r in records} >= set(range(1, STEPS + 1)) - {0}
+    assert {r["step"] for r in records} == set(range(1, 41))
     print(f"faults injected: {faults}")
 
 
@@ -161,7 +162,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(root):
     output = root / "full-disk"
     result = run(output, fault=("full-disk", 2))
     assert result.returncode == 1
-    message = result.stderr.strip().splitlines()[-1]
+    (message,) = [line for line in result.stderr.splitlines() if "Could not write" in line]
     assert "Could not write the checkpoint" in message and "No space left on device" in message
     assert "previous checkpoint" in message and "--resume" in message
     assert "Traceback" not in result.stderr
