@@ -7,7 +7,6 @@ from huggingface_hub import ModelCard
 
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel
 from mocoim_hub.hub import planned_model_card
-from mocoim_hub.reproduction import demo_card_inputs
 from mocoim_hub.model_card import (
     Evaluation,
     is_unedited,
@@ -18,6 +17,7 @@ from mocoim_hub.model_card import (
 )
 from mocoim_hub.pretraining.build import encoder_config
 from mocoim_hub.pretraining.recipe import PretrainRecipe
+from mocoim_hub.reproduction import demo_card_inputs
 
 MODEL_CARDS = Path(__file__).parents[1] / "model_cards"
 PUBLISHED = {"mocoim-nih": "paper-nih", "mocoim-bch": "paper-bch", "mocoim-dr": "paper-dr",
