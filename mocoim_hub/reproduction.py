@@ -67,11 +67,15 @@ def seed_interval(
     With 3 seeds the interval can only span the range of the seed means; it says how much the
     result moved between pretraining runs, not more."""
     values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (n_resamples, len(values)))].mean(axis=1)
+    means = _resampled_means(values, n_resamples, np.random.default_rng(seed))
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(values.mean()), float(low), float(high)
+
+
+def _resampled_means(values: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of `n_resamples` bootstrap resamples (with replacement) of `values`."""
+    return values[rng.integers(0, len(values), (n_resamples, len(values)))].mean(axis=1)
 
 
 def _encoder_means(runs: Sequence[Run], metrics: Sequence[str]) -> dict[tuple, float]:
@@ -149,8 +153,7 @@ def differences(
         if method == baseline or reference is None:
             continue
         a, b = np.asarray(mine), np.asarray(reference)
-        gaps = (a[rng.integers(0, len(a), (n_resamples, len(a)))].mean(1)
-                - b[rng.integers(0, len(b), (n_resamples, len(b)))].mean(1))  # fmt: skip
+        gaps = _resampled_means(a, n_resamples, rng) - _resampled_means(b, n_resamples, rng)
         low, high = np.percentile(gaps, [2.5, 97.5])
         rows.append(Difference(method, baseline, mode, fraction, metric,
                                float(a.mean() - b.mean()), float(low), float(high)))  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ class MetricsLog:
     def __init__(self, output_dir: str | Path):
         self.path = Path(output_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.read_bytes()[-1:] not in (b"", b"\n"):
-            with open(self.path, "a") as handle:  # a kill cut the last record: end its line
-                handle.write("\n")
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb+") as handle:  # a kill may have cut the last record
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    handle.write(b"\n")
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional: the JSONL file is the record
