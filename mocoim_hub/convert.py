@@ -8,7 +8,7 @@ Reads, with `torch.load(weights_only=True)` so no pickled code runs:
   `state_dict`).
 
 Projection heads (`fc`, or the v2 MLP `fc.0`/`fc.2`) and the key encoder are dropped. Usage:
-`python -m mocoim_hub.convert SRC OUT [--num-channels 1] [--image-size 224]`.
+`mocoim-convert SRC OUT [--num-channels 1] [--image-size 224]`.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def convert_checkpoint(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m mocoim_hub.convert", description=__doc__.split("\n\n")[0]
+        prog="mocoim-convert", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("source", help="checkpoint file (.pth, .pth.tar, .ckpt, .bin)")
     parser.add_argument("output_dir", help="folder to write the MoCo-IM model to")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .configuration_mocoim import STAGE_NAMES, MocoImConfig
 from .data.adapters import ImageDataset, default_dataset
-from .finetune.features import extract_features
+from .features import extract_features
 from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import load_image
 from .modeling_mocoim import MocoImForImageClassification, MocoImModel
@@ -52,7 +52,7 @@ def load_model(source: str) -> LoadedModel:
     if not is_model_source(source):
         raise ValueError(
             f"{source!r} is neither a folder nor a Hub id (org/name). Make the demo model with "
-            "`python training/pretrain.py --recipe demo --output-dir runs/demo`."
+            "`mocoim-pretrain --recipe demo --output-dir runs/demo`."
         )
     try:
         processor = MocoImImageProcessor.from_pretrained(source)
@@ -61,7 +61,7 @@ def load_model(source: str) -> LoadedModel:
         reason = str(error).strip().splitlines()[0]
         raise ValueError(
             f"Could not load a model from {source!r}: {reason} Make the demo model with "
-            "`python training/pretrain.py --recipe demo --output-dir runs/demo`, or give another "
+            "`mocoim-pretrain --recipe demo --output-dir runs/demo`, or give another "
             "folder or Hub id."
         ) from error
     if "MocoImForImageClassification" in (config.architectures or []):
@@ -137,7 +137,7 @@ def classify(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, float]:
     if loaded.classifier is None:
         raise ValueError(
             f"{loaded.source} is an encoder without a classification head. Fine-tune one with "
-            "`training/finetune.py --modes full` or `MocoImForImageClassification`, then load it here."
+            "`mocoim-finetune --modes full` or `MocoImForImageClassification`, then load it here."
         )
     logits = loaded.classifier(pixels).logits[0]
     multi_label = loaded.classifier.config.problem_type == "multi_label_classification"

@@ -1,8 +1,8 @@
 """Publishing: save a model folder with its card, then upload it to the Hugging Face Hub.
 
-    python -m mocoim_hub.hub push runs/demo/model your-org/mocoim-demo [--private]
-    python -m mocoim_hub.hub card runs/demo/model your-org/mocoim-demo      # (re)render README.md
-    python -m mocoim_hub.hub card --recipe paper-nih your-org/mocoim-nih -o card.md
+    mocoim-hub push runs/demo/model your-org/mocoim-demo [--private]
+    mocoim-hub card runs/demo/model your-org/mocoim-demo      # (re)render README.md
+    mocoim-hub card --recipe paper-nih your-org/mocoim-nih -o card.md
 
 The token and endpoint come from huggingface_hub as usual (`HF_TOKEN` or `hf auth login`,
 `HF_ENDPOINT`); the token is never printed or written by this module. Uploads retry transient
@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx2
-from huggingface_hub import CommitInfo, HfApi, set_client_factory
+from huggingface_hub import CommitInfo, HfApi, get_session
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RemoteEntryNotFoundError
-from huggingface_hub.utils import _http as hf_http
 
 from .model_card import (
     LOSS_CURVE_FILE,
@@ -131,21 +130,15 @@ def push_to_hub(
 
 @contextlib.contextmanager
 def hub_timeout(seconds: float):
-    """Within the block, huggingface_hub's HTTP client gives up on a request when the server
-    sends nothing for `seconds` (its default client has no timeout at all)."""
-
-    previous = hf_http._GLOBAL_CLIENT_FACTORY  # the user's own factory (proxies...), if any
-
-    def client() -> httpx2.Client:
-        http = previous()
-        http.timeout = httpx2.Timeout(seconds)
-        return http
-
-    set_client_factory(client)
+    """Within the block, huggingface_hub's shared HTTP client (the user's own, with its proxies,
+    if they set a factory) gives up on a request when the server sends nothing for `seconds`
+    (its default client has no timeout at all)."""
+    client = get_session()
+    previous, client.timeout = client.timeout, httpx2.Timeout(seconds)
     try:
         yield
     finally:
-        set_client_factory(previous)
+        client.timeout = previous
 
 
 def _check_model_folder(folder: Path) -> None:
@@ -156,7 +149,7 @@ def _check_model_folder(folder: Path) -> None:
     if missing:
         raise PushError(
             f"{folder} is not a saved model folder: {', '.join(missing)} missing. Save the model "
-            "with save_pretrained (training/pretrain.py writes OUTPUT_DIR/model) and push that."
+            "with save_pretrained (mocoim-pretrain writes OUTPUT_DIR/model) and push that."
         )
 
 
@@ -231,7 +224,7 @@ def retry_command(
     overwrite_card: bool = False,
 ) -> str:
     """The shell command that pushes `folder` again with the same options."""
-    words = [sys.executable, "-m", "mocoim_hub.hub", "push", str(folder), repo_id]
+    words = ["mocoim-hub", "push", str(folder), repo_id]
     words += ["--private"] * bool(private) + ["--create-pr"] * create_pr
     words += ["--overwrite-card"] * overwrite_card
     words += ["--revision", revision] if revision else []
@@ -263,7 +256,7 @@ def publish(folder: Path, args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mocoim_hub.hub", description=__doc__,
+    parser = argparse.ArgumentParser(prog="mocoim-hub", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     push = commands.add_parser("push", help="upload a saved model folder")
@@ -327,7 +320,7 @@ def planned_model_card(
     data = "" if recipe.dataset == "default" else " --data-path DATA"
     status = (
         "not trained yet. This card is rendered from the recipe; the published model's card is "
-        f"rendered from the run itself. Produce it with `python training/pretrain.py --recipe "
+        f"rendered from the run itself. Produce it with `mocoim-pretrain --recipe "
         f"{recipe_name}{data} --output-dir runs/{recipe_name} --push-to-hub "
         f"--hub-model-id {repo_id}`."
     )

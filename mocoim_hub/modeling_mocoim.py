@@ -22,7 +22,7 @@ from .configuration_mocoim import BACKBONES, STAGE_NAMES, MocoImConfig
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pth.tar", ".tar", ".ckpt", ".pkl")
 CONVERT_HINT = (
     "MoCo-IM loads weights from safetensors only, so that loading never runs pickled code. "
-    "Convert a PyTorch checkpoint first: python -m mocoim_hub.convert CHECKPOINT OUTPUT_DIR"
+    "Convert a PyTorch checkpoint first: mocoim-convert CHECKPOINT OUTPUT_DIR"
 )
 LayerSpec = str | int
 

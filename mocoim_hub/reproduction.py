@@ -1,4 +1,4 @@
-"""The scaled-down reproduction study (`training/reproduce.py`): MoCo, MoCo+MSE and
+"""The scaled-down reproduction study (`mocoim-reproduce`): MoCo, MoCo+MSE and
 MoCo+Barlow-Twins pretrained with the same budget and several seeds, then compared with few labels.
 
 The unit of replication is the pretraining seed: each encoder's score is averaged over its
@@ -23,8 +23,6 @@ from .finetune.sweep import Run, Summary, SweepResults
 from .model_card import Evaluation
 
 RANDOM = "random"
-STUDY_DIR = Path(__file__).resolve().parents[1] / "results" / "reproduction"
-DEMO_CARD = Path(__file__).resolve().parents[1] / "model_cards" / "mocoim-demo.md"
 DEMO_REPO = "mocoim-hub/mocoim-demo"
 
 # Recipe overrides of each method over the study's base recipe (`demo`); the rest of the recipe
@@ -50,9 +48,8 @@ def method_of(name: str) -> str:
 def pretrain_command(
     method: str, seed: int, output_dir: Path, recipe: str = "demo", extra: Sequence[str] = ()
 ) -> list[str]:
-    """The `training/pretrain.py` command line of one run of the study."""
-    script = Path(__file__).resolve().parents[1] / "training" / "pretrain.py"
-    command = [sys.executable, str(script), "--recipe", recipe, "--output-dir", str(output_dir),
+    """The `mocoim-pretrain` command line of one run of the study."""
+    command = [sys.executable, "-m", "mocoim_hub.commands.pretrain", "--recipe", recipe, "--output-dir", str(output_dir),
                "--seed", str(seed)]  # fmt: skip
     for field, value in METHODS[method].items():
         values = value if isinstance(value, list) else [value]
@@ -191,12 +188,12 @@ def best_encoder(results: SweepResults, metric: str, methods: Mapping[str, objec
     return max(scores, key=lambda name: np.mean(scores[name]))
 
 
-def demo_card_inputs(study_dir: Path = STUDY_DIR) -> tuple[list[Evaluation], str]:
+def demo_card_inputs(study_dir: Path) -> tuple[list[Evaluation], str]:
     """The demo model card's evaluation rows (the study's results for the method of the best
     encoder, summarised over pretraining seeds) and where they were measured."""
     study = SweepResults.from_dict(json.loads((study_dir / "results.json").read_text()))
     best = json.loads((study_dir / "study.json").read_text())["best_encoder"]
-    where = (f"by mocoim_hub's reproduction study (`python training/reproduce.py`, "
+    where = (f"by mocoim_hub's reproduction study (`mocoim-reproduce`, "
              f"results/reproduction/): {best['method']} over {study.summary[0].seeds} pretraining "
              f"seeds of this recipe, the best encoder being {best['name']} by {best['chosen_by']}")  # fmt: skip
     return card_evaluations(study, best["method"]), where

@@ -1,10 +1,11 @@
 """Package the Gradio demo as a Hugging Face Space folder, and push it.
 
-    python -m mocoim_hub.space write spaces/mocoim-demo --model your-org/mocoim-demo
-    python -m mocoim_hub.space push spaces/mocoim-demo your-org/mocoim-demo-space [--private]
+    mocoim-space write spaces/mocoim-demo --model your-org/mocoim-demo
+    mocoim-space push spaces/mocoim-demo your-org/mocoim-demo-space [--private]
 
-The folder holds `app.py` (set to load `--model`), a copy of the `mocoim_hub` package (it is not
-on PyPI), `requirements.txt` and a `README.md` with the Spaces front matter.
+The folder holds `app.py` (the demo of `mocoim_hub.app`, set to load `--model`), a copy of the
+`mocoim_hub` package (it is not on PyPI), `requirements.txt` and a `README.md` with the Spaces
+front matter.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 import gradio
@@ -21,7 +23,17 @@ import gradio
 from .hub import PushError, push_to_hub
 
 PACKAGE = Path(__file__).resolve().parent
-APP = PACKAGE.parent / "app.py"
+APP = """import os
+
+os.environ.setdefault("MOCOIM_MODEL", {model_id!r})  # written by mocoim-space
+
+from mocoim_hub.app import build_demo
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch()
+"""
 REQUIREMENTS = [
     "torch", "torchvision", "transformers>=5.0", "huggingface_hub", "safetensors", "pillow",
     "numpy", "tqdm", "jinja2", "scipy", "datasets", "matplotlib", "pandas", "scikit-image", "pydicom",
@@ -30,26 +42,15 @@ REQUIREMENTS = [
 
 def write_space(folder: str | Path, model_id: str, title: str = "MoCo-IM encoder explorer") -> Path:
     """Write a runnable Space folder whose app loads `model_id` (a Hub id)."""
-    if not APP.exists():
-        raise FileNotFoundError(
-            f"{APP} not found: writing a Space needs the source checkout of mocoim_hub (app.py sits "
-            "next to the package)."
-        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    app = APP.read_text(encoding="utf-8").replace(
-        'os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")',
-        f'os.environ.setdefault("MOCOIM_MODEL", {model_id!r})  # written by mocoim_hub.space\n'
-        'os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")',
-        1,
-    )
-    (folder / "app.py").write_text(app, encoding="utf-8")
-    shutil.copytree(PACKAGE, folder / "mocoim_hub", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
-    templates = PACKAGE.parent / "model_cards"
-    if templates.is_dir():  # mocoim_hub.model_cards is mapped from the top-level folder
-        shutil.copytree(templates, folder / "mocoim_hub" / "model_cards", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.md"))  # fmt: skip
+    (folder / "app.py").write_text(APP.format(model_id=model_id), encoding="utf-8")
+    code = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(PACKAGE, folder / "mocoim_hub", dirs_exist_ok=True, ignore=code)
+    # in a source checkout mocoim_hub.model_cards is mapped from the top-level model_cards/
+    templates = Path(str(resources.files("mocoim_hub.model_cards")))
+    shutil.copytree(templates, folder / "mocoim_hub" / "model_cards", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.md"))  # fmt: skip
     (folder / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n")
     (folder / "README.md").write_text(_space_card(title, model_id), encoding="utf-8")
     return folder
@@ -80,7 +81,7 @@ neighbours in a reference gallery. Research use only; not for clinical decisions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mocoim_hub.space", description=__doc__,
+    parser = argparse.ArgumentParser(prog="mocoim-space", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     write = commands.add_parser("write", help="write a Space folder")
@@ -96,11 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_space(args.folder, args.model, args.title))
         return 0
     if not (args.folder / "app.py").exists():
-        print(f"{args.folder} has no app.py; write it first with `python -m mocoim_hub.space write`.",
+        print(f"{args.folder} has no app.py; write it first with `mocoim-space write`.",
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        retry = shlex.join([sys.executable, "-m", "mocoim_hub.space", "push", str(args.folder),
+        retry = shlex.join(["mocoim-space", "push", str(args.folder),
                             args.space_id] + ["--private"] * args.private)  # fmt: skip
         commit = push_to_hub(args.folder, args.space_id, private=args.private or None,
                              repo_type="space", retry=retry)  # fmt: skip

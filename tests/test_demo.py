@@ -39,5 +39,5 @@ def test_model_view_maps_and_similarities(saved_model_dir, retina):
 
 
 def test_missing_default_model_is_explained():
-    with pytest.raises(ValueError, match="python training/pretrain.py --recipe demo"):
+    with pytest.raises(ValueError, match="mocoim-pretrain --recipe demo"):
         demo.load_model("runs/nothing-here")

@@ -94,7 +94,7 @@ def test_persistent_failure_keeps_local_files_and_says_how_to_retry(hub, model_f
         push_to_hub(model_folder, "org/tiny", private=True, **FAST)
     message = str(error.value)
     assert "after 3 attempts" in message and "Nothing local was changed" in message
-    assert f"-m mocoim_hub.hub push {model_folder} org/tiny --private" in message
+    assert f"mocoim-hub push {model_folder} org/tiny --private" in message
     assert HUB_TOKEN not in message
     assert snapshot(model_folder) == before
 
@@ -131,6 +131,6 @@ def test_cli_push_and_its_failure_exit_code(hub, model_folder):
     failed = run_cli("push", str(model_folder), "org/cli", "--attempts", "2")
     assert failed.returncode == 1 and "after 2 attempts" in failed.stderr
     assert (
-        "-m mocoim_hub.hub push" in failed.stderr and "Nothing local was changed" in failed.stderr
+        "mocoim-hub push" in failed.stderr and "Nothing local was changed" in failed.stderr
     )
     assert HUB_TOKEN not in failed.stderr + failed.stdout

@@ -14,7 +14,7 @@ def test_pickle_only_folder_points_at_the_converter(saved_model_dir, tmp_path):
     (folder / "model.safetensors").unlink()
     torch.save(state, folder / "pytorch_model.bin")
     for loader in (MocoImModel.from_pretrained, AutoModel.from_pretrained):
-        with pytest.raises(OSError, match=r"python -m mocoim_hub\.convert"):
+        with pytest.raises(OSError, match=r"mocoim-convert"):
             loader(folder)
 
 

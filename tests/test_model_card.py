@@ -19,7 +19,8 @@ from mocoim_hub.pretraining.build import encoder_config
 from mocoim_hub.pretraining.recipe import PretrainRecipe
 from mocoim_hub.reproduction import demo_card_inputs
 
-MODEL_CARDS = Path(__file__).parents[1] / "model_cards"
+ROOT = Path(__file__).parents[1]
+MODEL_CARDS = ROOT / "model_cards"
 PUBLISHED = {"mocoim-nih": "paper-nih", "mocoim-bch": "paper-bch", "mocoim-dr": "paper-dr",
              "mocoim-demo": "demo"}  # fmt: skip
 RESULTS = [
@@ -104,8 +105,10 @@ def test_write_model_card_uses_the_folder_contents(tmp_path, tiny_config):
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_committed_cards_are_rendered_from_the_template(name):
     """model_cards/<name>.md is what the template renders for its recipe: regenerate with
-    `python -m mocoim_hub.hub card --recipe RECIPE mocoim-hub/NAME -o model_cards/NAME.md`."""
+    `mocoim-hub card --recipe RECIPE mocoim-hub/NAME -o model_cards/NAME.md`."""
     committed = (MODEL_CARDS / f"{name}.md").read_text()
-    measured = demo_card_inputs() if name == "mocoim-demo" else ()  # the reproduction study's
+    measured = (
+        demo_card_inputs(ROOT / "results" / "reproduction") if name == "mocoim-demo" else ()
+    )  # the reproduction study's
     assert committed == planned_model_card(PUBLISHED[name], f"mocoim-hub/{name}", *measured)
     assert is_unedited(committed)

@@ -76,7 +76,7 @@ def test_pretrain_command_gives_the_method_its_recipe(method, tmp_path):
     for option in ("--recipe", "--output-dir"):
         parser.add_argument(option)
     add_recipe_arguments(parser)
-    recipe = recipe_from_arguments(PretrainRecipe.load("demo"), parser.parse_args(command[2:]))
+    recipe = recipe_from_arguments(PretrainRecipe.load("demo"), parser.parse_args(command[3:]))
     assert recipe.seed == 2 and recipe.max_steps == 3
     for field, value in METHODS[method].items():
         assert getattr(recipe, field) == value

@@ -49,4 +49,4 @@ def test_push_space_to_the_hub(tmp_path, hub, capsys):
     assert ("model", "org/demo-space") not in hub.repos
     hub.fail("/api/repos/create", status=500)
     assert main(["push", str(folder), "org/demo-space"]) == 1
-    assert "-m mocoim_hub.space push" in capsys.readouterr().err
+    assert "mocoim-space push" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 fine-tuning with best-validation checkpoint selection, metrics with bootstrap intervals, and
 sweeps over label fractions × seeds × modes × encoders."""
 
-from .features import extract_features
+from ..features import extract_features
 from .full import FineTuneResult, classifier_from_encoder, fine_tune, predict
 from .linear import LinearProbe, linear_probe
 from .metrics import PRIMARY_METRIC, Score, bootstrap, evaluate, task_of

@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 from ..data.adapters import ImageDataset
 from ..data.augment import view_transform
 from ..data.loading import make_loader
+from ..features import ProcessedImages
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImForImageClassification, MocoImModel
-from .features import ProcessedImages
 from .metrics import PRIMARY_METRIC, Task, evaluate
 
 PROBLEM_TYPES = {

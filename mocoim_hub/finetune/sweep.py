@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from ..data.adapters import ImageDataset
 from ..data.splits import few_label_subset
+from ..features import extract_features
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImModel
-from .features import extract_features
 from .full import fine_tune, predict
 from .linear import DEFAULT_L2, linear_probe
 from .metrics import PRIMARY_METRIC, Task, bootstrap, evaluate, task_of

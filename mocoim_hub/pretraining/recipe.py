@@ -1,5 +1,6 @@
 """Pretraining recipes: every setting of a run in one validated dataclass, loaded from JSON
-(`training/recipes/*.json`) and overridable field by field on the command line."""
+(`recipes/*.json` beside this module, shipped with the package) and overridable field by field
+on the command line."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .losses.mse import FORMS
 from .optim import OPTIMIZERS
 from .schedules import LR_SCHEDULES
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "training" / "recipes"
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 DATASETS = ("default", "image_folder", "hf_dataset", "nih", "idc", "dr")
 
 
@@ -124,16 +125,20 @@ class PretrainRecipe:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> PretrainRecipe:
-        """A recipe by name (a file in `training/recipes/`) or by path to a JSON file."""
+        """A recipe by name (one shipped in `RECIPE_DIR`) or by path to a JSON file."""
         path = Path(name_or_path)
         if not path.is_file():
             path = RECIPE_DIR / f"{name_or_path}.json"
         if not path.is_file():
-            available = sorted(p.stem for p in RECIPE_DIR.glob("*.json"))
             raise FileNotFoundError(
-                f"No recipe {name_or_path!r}; available: {', '.join(available)}."
+                f"No recipe {name_or_path!r}; available: {', '.join(shipped_recipes())}."
             )
         return cls.from_dict({"name": path.stem, **json.loads(path.read_text())})
+
+
+def shipped_recipes() -> list[str]:
+    """Names of the recipes that ship with the package."""
+    return sorted(path.stem for path in RECIPE_DIR.glob("*.json"))
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,26 +1,10 @@
 """The Gradio app served on localhost for the app tests."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImImageProcessor, MocoImModel
-
-ROOT = Path(__file__).parents[2]
-
-
-def load_app_module():
-    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def app_module():
-    return load_app_module()
+from mocoim_hub.app import build_demo
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +19,9 @@ def encoder_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def served(app_module, encoder_dir):
+def served(encoder_dir):
     """(url, model folder) of the demo, launched once for the session."""
-    demo = app_module.build_demo(encoder_dir)
+    demo = build_demo(encoder_dir)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo.local_url, encoder_dir
     demo.close()

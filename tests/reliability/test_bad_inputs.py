@@ -25,7 +25,7 @@ from mocoim_hub.data.adapters import (
     nih_chestxray14,
 )
 from mocoim_hub.data.loading import make_loader
-from mocoim_hub.finetune.features import ProcessedImages
+from mocoim_hub.features import ProcessedImages
 
 pytestmark = pytest.mark.reliability
 RNG = np.random.default_rng(0)

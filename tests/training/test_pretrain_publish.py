@@ -74,7 +74,7 @@ def test_failed_push_keeps_the_trained_model_and_prints_the_retry_command(tmp_pa
     result = pretrain(run, "--max-steps", "1", "--push-to-hub", "--hub-model-id", "org/x",
                       check=False)  # fmt: skip
     assert result.returncode == 1
-    assert f"-m mocoim_hub.hub push {run / 'model'} org/x" in result.stderr
+    assert f"mocoim-hub push {run / 'model'} org/x" in result.stderr
     assert f"The saved model is in {run / 'model'}" in result.stderr
     assert {"README.md", "model.safetensors"} <= {p.name for p in (run / "model").iterdir()}
     assert (run / "checkpoint.pt").exists() and HUB_TOKEN not in result.stderr

@@ -1,5 +1,5 @@
-"""Command-line plumbing the evaluation scripts share (`training/finetune.py`,
-`training/analyze.py`): which models, which dataset, which label fractions and seeds."""
+"""Command-line plumbing the evaluation commands share (`mocoim-finetune`, `mocoim-analyze`):
+which models, which dataset, which label fractions and seeds."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from ..data.adapters import ImageDataset, open_dataset
+from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
 from ..model_card import DATASETS
-from .sweep import DEFAULT_FRACTIONS, Encoder
 
 RANDOM = "random"
 

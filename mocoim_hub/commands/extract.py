@@ -1,0 +1,85 @@
+"""Embed images with a MoCo-IM encoder: pooled features of chosen layers, saved as .npz.
+
+    mocoim-extract --model org/mocoim-nih chest1.png chest2.dcm
+    mocoim-extract --init resnet18 --save-model runs/random-resnet18
+
+Without image paths it embeds the real medical images that installed packages ship (a fundus
+photograph, an immunohistochemistry slide and a CT slice) and prints their cosine similarities.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import MocoImConfig, MocoImImageProcessor, MocoImModel
+from ..configuration_mocoim import BACKBONES, STAGE_NAMES
+from ..examples import example_images
+from ..features import embed_images
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="MoCo-IM folder or Hub id")
+    source.add_argument("--init", choices=list(BACKBONES), help="a randomly initialised encoder")
+    parser.add_argument(
+        "images", nargs="*", help="image or DICOM files (default: bundled examples)"
+    )
+    parser.add_argument("--num-channels", type=int, default=1, choices=(1, 3), help="with --init")
+    parser.add_argument("--image-size", type=int, default=224, help="with --init")
+    parser.add_argument("--layers", nargs="+", default=list(STAGE_NAMES[1:]), help="stages to pool")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--save-model", type=Path, help="also save the encoder and processor here")
+    parser.add_argument("--output", type=Path, default=Path("features.npz"))
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def load_encoder(args: argparse.Namespace) -> tuple[MocoImModel, MocoImImageProcessor]:
+    if args.model:
+        return MocoImModel.from_pretrained(args.model), MocoImImageProcessor.from_pretrained(
+            args.model
+        )
+    torch.manual_seed(args.seed)
+    config = MocoImConfig(
+        backbone=args.init, num_channels=args.num_channels, image_size=args.image_size
+    )
+    return MocoImModel(config), MocoImImageProcessor.from_model_config(config)
+
+
+def cosine_similarities(features: np.ndarray) -> np.ndarray:
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True).clip(1e-12)
+    return unit @ unit.T
+
+
+def main() -> None:
+    args = parse_args()
+    model, processor = load_encoder(args)
+    if args.save_model:
+        model.save_pretrained(args.save_model)
+        processor.save_pretrained(args.save_model)
+        print(f"saved encoder + image processor to {args.save_model}")
+    images = {path: path for path in args.images} or example_images()
+    features = embed_images(
+        model, processor, list(images.values()), layers=args.layers, batch_size=args.batch_size
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.output, names=np.array(list(images), dtype=str), **features)
+    print(f"wrote {', '.join(f'{k} {v.shape}' for k, v in features.items())} to {args.output}")
+
+    names = [Path(str(name)).name for name in images]
+    deepest = list(features)[-1]
+    print(f"\ncosine similarity of {deepest} embeddings:")
+    print(" " * 22 + "".join(f"{n[:12]:>14}" for n in names))
+    for name, row in zip(names, cosine_similarities(features[deepest]), strict=True):
+        print(f"{name[:20]:<22}" + "".join(f"{v:14.3f}" for v in row))
+
+
+if __name__ == "__main__":
+    main()
