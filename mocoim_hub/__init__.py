@@ -6,6 +6,7 @@ folders and Hub repos without `trust_remote_code`.
 """
 
 from transformers import (
+    AutoBackbone,
     AutoConfig,
     AutoImageProcessor,
     AutoModel,
@@ -17,17 +18,19 @@ from .configuration_mocoim import MocoImConfig
 from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import load_image, read_dicom
 from .modeling_mocoim import (
+    MocoImBackbone,
     MocoImForImageClassification,
     MocoImModel,
     MocoImPreTrainedModel,
     resolve_layers,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source (pyproject reads it)
 
 AutoConfig.register(MocoImConfig.model_type, MocoImConfig, exist_ok=True)
 AutoModel.register(MocoImConfig, MocoImModel, exist_ok=True)
 AutoModelForImageClassification.register(MocoImConfig, MocoImForImageClassification, exist_ok=True)
+AutoBackbone.register(MocoImConfig, MocoImBackbone, exist_ok=True)
 # Our processor works on torch tensors, which transformers calls the "torchvision" backend.
 AutoImageProcessor.register(
     MocoImConfig, image_processor_classes={"torchvision": MocoImImageProcessor}, exist_ok=True
@@ -41,9 +44,11 @@ VIDEO_PROCESSOR_MAPPING.register(MocoImConfig, None, exist_ok=True)
 MocoImConfig.register_for_auto_class()
 MocoImModel.register_for_auto_class("AutoModel")
 MocoImForImageClassification.register_for_auto_class("AutoModelForImageClassification")
+MocoImBackbone.register_for_auto_class("AutoBackbone")
 MocoImImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
+    "MocoImBackbone",
     "MocoImConfig",
     "MocoImForImageClassification",
     "MocoImImageProcessor",

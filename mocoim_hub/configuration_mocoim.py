@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transformers import PreTrainedConfig
+from transformers.backbone_utils import BackboneConfigMixin
 
 # torchvision ResNets: block type and number of blocks per stage.
 BACKBONES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
@@ -43,7 +44,7 @@ def _expect(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-class MocoImConfig(PreTrainedConfig):
+class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
     r"""
     Configuration of a MoCo-IM encoder (a torchvision ResNet pretrained with MoCo v2 plus an
     intermediate-layer loss; Kaku et al., NeurIPS 2021, arXiv:2110.14805).
@@ -61,6 +62,8 @@ class MocoImConfig(PreTrainedConfig):
         intermediate_layers: stages (1..4) the intermediate loss was applied to.
         intermediate_weights: weight of the loss at each of those stages.
         pretraining_hparams: the full resolved pretraining recipe, rendered into model cards.
+        out_features, out_indices: the stages `MocoImBackbone` returns (names in `STAGE_NAMES` or
+            indices 0..4); default the last.
 
     Example:
     ```python
@@ -86,12 +89,34 @@ class MocoImConfig(PreTrainedConfig):
     pretraining_hparams: dict[str, Any] | None = None
 
     def __post_init__(self, **kwargs):
+        self.stage_names = list(STAGE_NAMES)
+        self.set_output_features_output_indices(
+            out_features=kwargs.pop("out_features", None),
+            out_indices=kwargs.pop("out_indices", None),
+        )
+        mean, std = default_normalization(self.num_channels if self.num_channels in (1, 3) else 1)
+        self.image_mean = list(self.image_mean if self.image_mean is not None else mean)
+        self.image_std = list(self.image_std if self.image_std is not None else std)
+        super().__post_init__(**kwargs)
+        self.validate()
+
+    def validate(self) -> None:
+        """transformers' checks, then ours, each raising a ValueError that names the field. Runs
+        at construction and again in `save_pretrained`, so a config edited after construction is
+        never written in a state that cannot be loaded."""
+        super().validate()
+        self._check_encoder()
+        self._check_normalization()
+        self._check_labels()
+        self._check_provenance()
+
+    def _check_encoder(self) -> None:
         _expect(
             self.backbone in BACKBONES,
             f"Unknown backbone {self.backbone!r}; expected one of {', '.join(BACKBONES)}.",
         )
         _expect(
-            self.num_channels in (1, 3),
+            self.num_channels in (1, 3) and not isinstance(self.num_channels, bool),
             f"Expected num_channels 1 (grayscale) or 3 (RGB) but got {self.num_channels!r}.",
         )
         _expect(
@@ -101,9 +126,8 @@ class MocoImConfig(PreTrainedConfig):
             isinstance(self.image_size, int) and self.image_size >= 8,
             f"Expected image_size to be an integer of at least 8 pixels but got {self.image_size!r}.",
         )
-        mean, std = default_normalization(self.num_channels)
-        self.image_mean = list(self.image_mean if self.image_mean is not None else mean)
-        self.image_std = list(self.image_std if self.image_std is not None else std)
+
+    def _check_normalization(self) -> None:
         for name, values in (("image_mean", self.image_mean), ("image_std", self.image_std)):
             _expect(
                 len(values) == self.num_channels,
@@ -113,11 +137,8 @@ class MocoImConfig(PreTrainedConfig):
         _expect(
             all(s > 0 for s in self.image_std), f"image_std must be positive, got {self.image_std}."
         )
-        self._validate_provenance()
-        super().__post_init__(**kwargs)
-        self._validate_labels()
 
-    def _validate_labels(self) -> None:
+    def _check_labels(self) -> None:
         ids = sorted(self.id2label)
         names = list(self.id2label.values())
         _expect(
@@ -128,14 +149,16 @@ class MocoImConfig(PreTrainedConfig):
             len(set(names)) == len(names),
             f"id2label names must be distinct, got {names}; a repeated name is ambiguous.",
         )
+        # transformers accepts label2id values written as strings ("0"), as JSON round trips do
+        given = {name: int(i) for name, i in (self.label2id or {}).items()}
         inverse = {name: i for i, name in self.id2label.items()}
         _expect(
-            self.label2id is None or dict(self.label2id) == inverse,
+            not self.label2id or given == inverse,
             f"label2id {self.label2id} is not the inverse of id2label {self.id2label}; give one "
             "of them or make them agree.",
         )
 
-    def _validate_provenance(self) -> None:
+    def _check_provenance(self) -> None:
         _expect(
             self.intermediate_loss is None or self.intermediate_loss in INTERMEDIATE_LOSSES,
             f"Unknown intermediate_loss {self.intermediate_loss!r}; expected one of "

@@ -120,9 +120,7 @@ def convert_checkpoint(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="mocoim-convert", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="mocoim-convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="checkpoint file (.pth, .pth.tar, .ckpt, .bin)")
     parser.add_argument("output_dir", help="folder to write the MoCo-IM model to")
     parser.add_argument(

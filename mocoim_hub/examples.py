@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .extras import require
 from .imaging import read_dicom
 
 EXAMPLE_NAMES = ("retina", "immunohistochemistry", "ct")
@@ -22,13 +23,10 @@ EXAMPLE_NAMES = ("retina", "immunohistochemistry", "ct")
 
 def example_images() -> dict[str, np.ndarray]:
     """The example images by name (needs scikit-image and pydicom: the `app` or `dev` extra)."""
-    try:
-        from pydicom.data import get_testdata_file
-        from skimage import data
-    except ImportError as err:
-        raise ImportError(
-            "The example images need scikit-image and pydicom: pip install 'mocoim_hub[app]'"
-        ) from err
+    require("The example images", "skimage", "pydicom")
+    from pydicom.data import get_testdata_file
+    from skimage import data
+
     return {
         "retina": data.retina(),
         "immunohistochemistry": data.immunohistochemistry(),
@@ -39,6 +37,7 @@ def example_images() -> dict[str, np.ndarray]:
 def example_files(folder: str | os.PathLike | None = None) -> dict[str, Path]:
     """The example images as files a user would upload: retina and immunohistochemistry as PNG,
     the CT slice as pydicom's original DICOM file, and two images of the embedded dataset."""
+    require("The example images", "skimage", "pydicom")
     from PIL import Image
     from pydicom.data import get_testdata_file
     from skimage import data

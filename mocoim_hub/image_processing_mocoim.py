@@ -118,7 +118,14 @@ class MocoImImageProcessor(BaseImageProcessor):
     def preprocess(
         self, images: ImageLike | Sequence[ImageLike], return_tensors: str | None = "pt", **kwargs
     ) -> BatchFeature:
-        """Process one image or a list (a 4-D array or tensor is taken as a batch)."""
+        """Process one image or a list (a 4-D array or tensor is taken as a batch).
+
+        Besides this processor's own options it takes transformers' standard ones:
+        `input_data_format` (`"channels_first"` / `"channels_last"`, the layout of arrays and
+        tensors), `data_format` (only `"channels_first"`, the layout of `pixel_values`) and
+        `do_convert_rgb` (channels are always converted to the model's, so it changes nothing).
+        """
+        kwargs = _standard_options(kwargs)
         unknown = set(kwargs) - set(OPTIONS)
         if unknown:
             raise ValueError(
@@ -158,6 +165,31 @@ class MocoImImageProcessor(BaseImageProcessor):
         if tensor.dtype == torch.uint8:
             tensor = tensor.float().div_(255.0)
         return match_channels(tensor.clamp_(0.0, 1.0), options["num_channels"])
+
+
+def _standard_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """transformers' standard preprocessing options in this processor's terms."""
+    kwargs = dict(kwargs)
+    kwargs.pop("do_convert_rgb", None)
+    layout = kwargs.pop("input_data_format", None)
+    if layout is not None:
+        layouts = {"channels_first": True, "channels_last": False}
+        if str(getattr(layout, "value", layout)) not in layouts:
+            raise ValueError(
+                f"Unknown input_data_format {layout!r}; expected 'channels_first' or "
+                "'channels_last' (or None to infer it)."
+            )
+        kwargs["channels_first"] = layouts[str(getattr(layout, "value", layout))]
+    output_layout = kwargs.pop("data_format", None)
+    if (
+        output_layout is not None
+        and str(getattr(output_layout, "value", output_layout)) != "channels_first"
+    ):
+        raise ValueError(
+            f"data_format {output_layout!r} is not supported: pixel_values are always "
+            "channels_first, (batch, channels, height, width), as the encoder takes them."
+        )
+    return kwargs
 
 
 def to_channels_first_tensor(

@@ -22,6 +22,8 @@ import numpy as np
 import PIL.Image
 import torch
 
+from .extras import require
+
 IntensityScaling = Literal["dtype", "minmax"]
 INTENSITY_SCALINGS = ("dtype", "minmax")
 ImageLike = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
@@ -75,13 +77,10 @@ def _open_pil(source: Any, name: str) -> PIL.Image.Image:
 
 
 def _import_pydicom():
-    try:
-        import pydicom
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
-    except ImportError as err:
-        raise ImportError(
-            "Reading DICOM files needs pydicom; install it with: pip install 'mocoim_hub[dicom]'"
-        ) from err
+    require("Reading DICOM files", "pydicom")
+    import pydicom
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
     return pydicom, apply_modality_lut, apply_voi_lut
 
 

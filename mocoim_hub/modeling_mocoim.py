@@ -12,7 +12,9 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.backbone_utils import BackboneMixin
 from transformers.modeling_outputs import (
+    BackboneOutput,
     BaseModelOutputWithPoolingAndNoAttention,
     ImageClassifierOutputWithNoAttention,
 )
@@ -80,6 +82,7 @@ class MocoImPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["BasicBlock", "Bottleneck"]
+    supports_gradient_checkpointing = True  # per stage: recompute layer1..layer4 in backward
 
     def _init_weights(self, module: nn.Module) -> None:
         """torchvision's ResNet initialisation, `zero_init_residual` included (transformers'
@@ -104,7 +107,8 @@ class MocoImPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError(f"use_safetensors=False is not supported. {CONVERT_HINT}")
         kwargs["use_safetensors"] = True
-        _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
+        if pretrained_model_name_or_path is not None:  # None: weights from `state_dict=`
+            _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except OSError as err:
@@ -125,13 +129,14 @@ def _reject_pickle_only_folder(path: str | os.PathLike, subfolder: str) -> None:
         )
 
 
-class MocoImModel(MocoImPreTrainedModel):
-    """The encoder. `pooler_output` is the embedding; `hidden_states` are the stem and layer1..4."""
+class _StagedEncoder(MocoImPreTrainedModel):
+    """The ResNet and how its stages run; `MocoImModel` and `MocoImBackbone` share it, and with it
+    their weight names (`encoder.*`), so either loads the other's checkpoint."""
 
     def __init__(self, config: MocoImConfig):
         super().__init__(config)
         self.encoder = build_resnet(config)
-        self.post_init()
+        self.gradient_checkpointing = False  # set by `gradient_checkpointing_enable()`
 
     def _run_stages(self, pixel_values: torch.Tensor, last_stage: int = 4) -> list[torch.Tensor]:
         """Feature maps of the stem and of layer1..layer`last_stage` (nothing deeper is computed)."""
@@ -143,10 +148,23 @@ class MocoImModel(MocoImPreTrainedModel):
         net = self.encoder
         hidden = net.maxpool(net.relu(net.bn1(net.conv1(pixel_values))))
         maps = [hidden]
+        checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[:last_stage]:
-            hidden = stage(hidden)
+            # as with timm's checkpoint_seq, recomputing a stage in backward updates its BatchNorm
+            # running statistics a second time, with the same batch statistics
+            hidden = (
+                self._gradient_checkpointing_func(stage, hidden) if checkpointed else stage(hidden)
+            )
             maps.append(hidden)
         return maps
+
+
+class MocoImModel(_StagedEncoder):
+    """The encoder. `pooler_output` is the embedding; `hidden_states` are the stem and layer1..4."""
+
+    def __init__(self, config: MocoImConfig):
+        super().__init__(config)
+        self.post_init()
 
     def forward(
         self,
@@ -198,6 +216,46 @@ class MocoImModel(MocoImPreTrainedModel):
         return features
 
 
+class MocoImBackbone(BackboneMixin, _StagedEncoder):
+    """The encoder as a transformers backbone (`AutoBackbone`): the maps of `config.out_features`
+    (names in `stem`, `layer1`..`layer4`) for dense heads such as UperNet, Mask2Former or DPT.
+    Loads `MocoImModel` checkpoints as they are.
+
+    ```python
+    backbone = AutoBackbone.from_pretrained("runs/demo/model", out_features=["layer2", "layer4"])
+    backbone(pixel_values).feature_maps  # (layer2 map, layer4 map)
+    ```
+    """
+
+    has_attentions = False
+
+    def __init__(self, config: MocoImConfig):
+        super().__init__(config)
+        self.num_features = config.hidden_sizes
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput | tuple:
+        r"""
+        Returns `feature_maps`, one `(batch, channels, h, w)` map per entry of `out_features`, and
+        with `output_hidden_states` all five stage maps.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        maps = self._run_stages(pixel_values, 4 if output_hidden_states else max(self.out_indices))
+        feature_maps = tuple(maps[index] for index in self.out_indices)
+        hidden_states = tuple(maps) if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (feature_maps, hidden_states) if v is not None)
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states)
+
+
 class MocoImForImageClassification(MocoImPreTrainedModel):
     """A MoCo-IM encoder with a linear head on the pooled embedding. `config.problem_type` picks
     the loss: `single_label_classification` (cross-entropy), `multi_label_classification`
@@ -241,6 +299,7 @@ class MocoImForImageClassification(MocoImPreTrainedModel):
 
 
 __all__ = [
+    "MocoImBackbone",
     "MocoImPreTrainedModel",
     "MocoImModel",
     "MocoImForImageClassification",

@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-import gradio
-
+from .extras import require
 from .hub import PushError, push_to_hub
+
+require("Writing a Space (mocoim-space)", "gradio")
+import gradio  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent
 APP = """import os

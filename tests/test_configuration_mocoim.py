@@ -55,3 +55,35 @@ def test_invalid_values_are_rejected_with_the_valid_options(kwargs, message):
     with pytest.raises(ValueError) as excinfo:
         MocoImConfig(**kwargs)
     assert message in str(excinfo.value)
+
+
+def test_label2id_with_string_ids_is_accepted_as_transformers_does():
+    config = MocoImConfig(
+        id2label={0: "normal", 1: "effusion"}, label2id={"normal": "0", "effusion": "1"}
+    )
+    assert config.num_labels == 2
+    with pytest.raises(ValueError, match="not the inverse of id2label"):
+        MocoImConfig(
+            id2label={0: "normal", 1: "effusion"}, label2id={"normal": "1", "effusion": "0"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("num_channels", 2), ("backbone", "vgg16"), ("image_std", [0.0])]
+)
+def test_a_config_edited_after_construction_is_validated_when_saved(field, value, tmp_path):
+    config = MocoImConfig()
+    setattr(config, field, value)
+    with pytest.raises(ValueError, match=field):
+        config.save_pretrained(tmp_path)
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_backbone_stages_default_to_the_last_and_round_trip(tmp_path):
+    assert MocoImConfig().out_features == ["layer4"] and MocoImConfig().out_indices == [4]
+    config = MocoImConfig(out_indices=[1, 3])
+    assert config.out_features == ["layer1", "layer3"]
+    config.save_pretrained(tmp_path)
+    assert MocoImConfig.from_pretrained(tmp_path).out_features == ["layer1", "layer3"]
+    with pytest.raises(ValueError, match="stage_names"):
+        MocoImConfig(out_features=["stage9"])

@@ -130,7 +130,5 @@ def test_cli_push_and_its_failure_exit_code(hub, model_folder):
     hub.fail("/api/repos/create", status=500)
     failed = run_cli("push", str(model_folder), "org/cli", "--attempts", "2")
     assert failed.returncode == 1 and "after 2 attempts" in failed.stderr
-    assert (
-        "mocoim-hub push" in failed.stderr and "Nothing local was changed" in failed.stderr
-    )
+    assert "mocoim-hub push" in failed.stderr and "Nothing local was changed" in failed.stderr
     assert HUB_TOKEN not in failed.stderr + failed.stdout

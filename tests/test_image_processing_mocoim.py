@@ -167,3 +167,21 @@ def test_any_array_gives_a_finite_tensor_in_range_or_a_value_error(
         return
     assert out.shape[1:] == (channels, 8, 8)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_standard_transformers_options_are_understood():
+    from transformers.image_utils import ChannelDimension
+
+    processor = MocoImImageProcessor(num_channels=3, size=16, crop_size=16, do_normalize=False)
+    image = np.random.default_rng(0).random((3, 20, 3), dtype=np.float32)  # ambiguous layout
+    last = processor(image, input_data_format="channels_last")["pixel_values"]
+    first = processor(image, input_data_format=ChannelDimension.FIRST)["pixel_values"]
+    assert last.shape == first.shape == (1, 3, 16, 16)
+    assert torch.allclose(last, processor(image, channels_first=False)["pixel_values"])
+    assert torch.allclose(first, processor(image, channels_first=True)["pixel_values"])
+    assert torch.equal(processor(image, do_convert_rgb=True, data_format="channels_first",
+                                 input_data_format="channels_last")["pixel_values"], last)  # fmt: skip
+    with pytest.raises(ValueError, match="always channels_first"):
+        processor(image, data_format="channels_last")
+    with pytest.raises(ValueError, match="Unknown input_data_format"):
+        processor(image, input_data_format="none")

@@ -3,7 +3,13 @@ import torch
 import torchvision
 from transformers import Trainer, TrainingArguments
 
-from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel, resolve_layers
+from mocoim_hub import (
+    MocoImBackbone,
+    MocoImConfig,
+    MocoImForImageClassification,
+    MocoImModel,
+    resolve_layers,
+)
 
 
 def torchvision_twin(model: MocoImModel) -> torch.nn.Module:
@@ -165,3 +171,78 @@ def test_trainer_fits_a_tiny_task(tiny_config, tmp_path):
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert losses[-1] < losses[0]
+
+
+def test_weights_from_a_state_dict_without_a_folder(tiny_config):
+    source = MocoImModel(tiny_config)
+    loaded = MocoImModel.from_pretrained(None, config=tiny_config, state_dict=source.state_dict())
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in source.state_dict().items())
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_config):
+    torch.manual_seed(0)
+    model = MocoImForImageClassification(MocoImConfig(**tiny_config.to_dict(), num_labels=3))
+    pixels, labels = torch.randn(4, 1, 32, 32), torch.tensor([0, 1, 2, 0])
+
+    def gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        model(pixels, labels=labels).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    model.train()
+    plain = gradients()
+    assert model.supports_gradient_checkpointing
+    model.activation_checkpointing_enable()
+    assert model.mocoim.gradient_checkpointing
+    checkpointed = gradients()
+    assert all(torch.allclose(plain[n], checkpointed[n], atol=1e-5) for n in plain)
+
+
+def test_backbone_shares_the_encoder_weights_and_returns_the_asked_stages(tiny_config, tmp_path):
+    from transformers import AutoBackbone, AutoConfig
+
+    encoder = MocoImModel(tiny_config).eval()
+    encoder.save_pretrained(tmp_path)
+    backbone = MocoImBackbone.from_pretrained(tmp_path, out_features=["layer2", "layer4"]).eval()
+    assert backbone.state_dict().keys() == encoder.state_dict().keys()
+    assert all(torch.equal(backbone.state_dict()[k], v) for k, v in encoder.state_dict().items())
+    assert backbone.channels == [128, 512]
+    pixels = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        maps = backbone(pixels).feature_maps
+        expected = encoder.layer_features(pixels, ["layer2", "layer4"], pooled=False)
+    assert [m.shape for m in maps] == [e.shape for e in expected.values()]
+    assert all(torch.equal(m, e) for m, e in zip(maps, expected.values(), strict=True))
+    assert type(AutoBackbone.from_config(AutoConfig.from_pretrained(tmp_path))) is MocoImBackbone
+
+
+@pytest.mark.slow
+def test_upernet_segmentation_trains_on_a_moco_im_backbone(tiny_config, tmp_path):
+    """The common next step with a pretrained encoder: a segmentation head on its stages."""
+    from transformers import UperNetConfig, UperNetForSemanticSegmentation
+
+    torch.manual_seed(0)
+    MocoImModel(tiny_config).save_pretrained(tmp_path)
+    stages = ["layer1", "layer2", "layer3", "layer4"]
+    backbone = MocoImBackbone.from_pretrained(tmp_path, out_features=stages)
+    config = UperNetConfig(backbone_config=backbone.config, num_labels=2, hidden_size=32,
+                           auxiliary_in_channels=backbone.channels[2], auxiliary_channels=16)  # fmt: skip
+    model = UperNetForSemanticSegmentation(config)
+    model.backbone.load_state_dict(backbone.state_dict())  # the pretrained weights, not a new init
+    assert isinstance(model.backbone, MocoImBackbone)
+    # a bright square on a dark background, its mask the target
+    pixels = torch.randn(4, 1, 32, 32) * 0.1
+    masks = torch.zeros(4, 32, 32, dtype=torch.long)
+    pixels[:, :, 8:24, 8:24] += 2.0
+    masks[:, 8:24, 8:24] = 1
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    model.train()
+    for _ in range(15):
+        output = model(pixel_values=pixels, labels=masks)
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+        losses.append(output.loss.item())
+    assert output.logits.shape == (4, 2, 32, 32)
+    assert losses[-1] < 0.6 * losses[0], losses

@@ -1,6 +1,10 @@
 """The paper's analyses: CKA similarity between layers of two encoders, layer-wise linear probing
 against a random-init control, and KS distance between output-probability distributions."""
 
+from ..extras import require
+
+require("The analyses (mocoim_hub.analysis)", "scipy", "matplotlib")
+
 from .cka import batched, cka_matrix, linear_cka, minibatch_cka, rbf_cka
 from .ks import KsDistance, ks_distance
 from .plots import plot_cka, plot_probing

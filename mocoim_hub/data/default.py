@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
+from ..extras import require
+
 DATA_DIR = Path(__file__).with_name("default")
 SPLITS = ("train", "validation", "test")
 PER_CLASS = {"train": 1000, "validation": 200, "test": 200}
@@ -112,12 +114,9 @@ def build_default_dataset(
 
 def require_datasets():
     """The `datasets` library, or an ImportError that names the extra to install."""
-    try:
-        import datasets
-    except ImportError as err:
-        raise ImportError(
-            "Reading datasets needs the datasets library: pip install 'mocoim_hub[train]'"
-        ) from err
+    require("Reading datasets", "datasets", "pyarrow")
+    import datasets
+
     return datasets
 
 

@@ -2,6 +2,10 @@
 fine-tuning with best-validation checkpoint selection, metrics with bootstrap intervals, and
 sweeps over label fractions × seeds × modes × encoders."""
 
+from ..extras import require
+
+require("Few-label evaluation (mocoim_hub.finetune)", "scipy", "matplotlib")
+
 from ..features import extract_features
 from .full import FineTuneResult, classifier_from_encoder, fine_tune, predict
 from .linear import LinearProbe, linear_probe

@@ -1,0 +1,86 @@
+"""The built wheel installed in a fresh virtual environment, used from outside the checkout: the
+base install serves inference, `[train]` pretrains a recipe by name, and the console scripts run."""
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SMOKE = Path(__file__).parent / "install" / "inference_smoke.py"
+pytestmark = [pytest.mark.slow, pytest.mark.install]
+
+
+def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_HOME": str(cwd / "hf-home")}
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("wheel")
+    built = run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)],
+        folder,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    return next(folder.glob("mocoim_hub-*.whl"))
+
+
+@pytest.fixture(scope="module")
+def environment(wheel, tmp_path_factory) -> Path:
+    """A fresh venv (no system packages) with the wheel and its base dependencies only."""
+    folder = tmp_path_factory.mktemp("venv")
+    venv.create(folder / "venv", with_pip=True)
+    installed = run([str(folder / "venv" / "bin" / "pip"), "install", "-q", str(wheel)], folder)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return folder
+
+
+def test_wheel_ships_recipes_templates_licence_and_types(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    expected = ["mocoim_hub/pretraining/recipes/demo.json", "mocoim_hub/model_cards/mocoim.md.j2",
+                "mocoim_hub/py.typed", "mocoim_hub/data/default/train.parquet", "mocoim_hub/app.py"]  # fmt: skip
+    assert all(name in names for name in expected), sorted(set(expected) - set(names))
+    assert any(name.endswith("licenses/LICENSE") for name in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    for command in (
+        "pretrain",
+        "finetune",
+        "analyze",
+        "extract",
+        "reproduce",
+        "hub",
+        "convert",
+        "space",
+    ):
+        assert f"mocoim-{command} = mocoim_hub.commands:{command}" in scripts
+
+
+def test_base_install_serves_inference_and_names_missing_extras(environment):
+    bin_dir = environment / "venv" / "bin"
+    smoke = run([str(bin_dir / "python"), str(SMOKE)], environment)
+    assert smoke.returncode == 0, smoke.stdout[-2000:] + smoke.stderr[-3000:]
+    pretrain = run([str(bin_dir / "mocoim-pretrain"), "--output-dir", "run"], environment)
+    assert pretrain.returncode == 1 and not (environment / "run").exists()
+    assert pretrain.stderr.strip().count("\n") == 0, pretrain.stderr  # one line, no traceback
+    assert "pip install 'mocoim_hub[train]'" in pretrain.stderr
+
+
+def test_train_extra_pretrains_a_recipe_by_name_outside_the_checkout(environment, wheel):
+    bin_dir = environment / "venv" / "bin"
+    installed = run([str(bin_dir / "pip"), "install", "-q", f"{wheel}[train]"], environment)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    trained = run([str(bin_dir / "mocoim-pretrain"), "--recipe", "demo", "--max-steps", "2",
+                   "--output-dir", "run", "--num-workers", "0"], environment)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (environment / "run" / "model" / "model.safetensors").exists()
+    assert "your-org/mocoim-demo" in (environment / "run" / "model" / "README.md").read_text()
