@@ -2,6 +2,7 @@
 base install serves inference, `[train]` pretrains a recipe by name, and the console scripts run."""
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -12,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 SMOKE = Path(__file__).parent / "install" / "inference_smoke.py"
+SOURCES = ["pyproject.toml", "README.md", "LICENSE", "mocoim_hub", "model_cards"]
 pytestmark = [pytest.mark.slow, pytest.mark.install]
 
 
@@ -25,9 +27,18 @@ def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("wheel")
+    """The wheel, built from a copy of the sources (setuptools' build/ in a checkout can hold
+    files that were deleted since)."""
+    folder, source = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(
+                ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy(ROOT / name, source / name)
     built = run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(source)],
         folder,
     )
     assert built.returncode == 0, built.stderr[-3000:]
