@@ -27,12 +27,12 @@ from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, Remo
 
 from .model_card import (
     LOSS_CURVE_FILE,
-    Evaluation,
     is_unedited,
     render_model_card,
     save_evaluations,
     write_model_card,
 )
+from .results import Estimate
 
 T = TypeVar("T")
 CARD = "README.md"
@@ -50,7 +50,7 @@ def save_for_hub(
     repo_id: str,
     *,
     loss_curve: str | Path | None = None,
-    evaluations: Sequence[Evaluation] = (),
+    evaluations: Sequence[Estimate] = (),
     **card_kwargs,
 ) -> Path:
     """Write everything a Hub repo of this model holds into `folder`: weights, config, processor,
@@ -308,7 +308,7 @@ def _card_command(args: argparse.Namespace) -> int:
 
 
 def planned_model_card(
-    recipe_name: str, repo_id: str, evaluations: Sequence[Evaluation] = (), measured_in: str = ""
+    recipe_name: str, repo_id: str, evaluations: Sequence[Estimate] = (), measured_in: str = ""
 ) -> str:
     """The card of the model a recipe will produce, before it is trained (as `model_cards/`
     holds for the models we intend to publish), with the results of the recipe measured

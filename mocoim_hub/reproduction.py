@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .analysis.probing import ProbeResult
 from .finetune.report import HEADLINE, card_evaluations
-from .finetune.sweep import Run, Summary, SweepResults
-from .model_card import Evaluation
+from .finetune.sweep import Run, SweepResults
+from .results import Estimate
 
 RANDOM = "random"
 DEMO_REPO = "mocoim-hub/mocoim-demo"
@@ -93,16 +91,14 @@ def over_seeds(results: SweepResults, n_resamples: int = 10_000) -> SweepResults
     for (model, mode, fraction, metric), value in _encoder_means(results.runs, metrics).items():
         per_method.setdefault((method_of(model), mode, fraction, metric), []).append(value)
     summary = [
-        Summary(method, mode, fraction, metric, *seed_interval(values, n_resamples), len(values))
+        Estimate(method, mode, fraction, metric, *seed_interval(values, n_resamples), len(values))
         for (method, mode, fraction, metric), values in per_method.items()
     ]
     return SweepResults(results.task, results.dataset, results.runs, summary,
                         interval="pretraining seeds")  # fmt: skip
 
 
-def probing_over_seeds(
-    results: Sequence[ProbeResult], n_resamples: int = 10_000
-) -> list[ProbeResult]:
+def probing_over_seeds(results: Sequence[Estimate], n_resamples: int = 10_000) -> list[Estimate]:
     """Layer-wise probing scores of (method, seed) encoders summarised per method over seeds."""
     per_method: dict[tuple, list[float]] = {}
     for r in results:
@@ -110,26 +106,18 @@ def probing_over_seeds(
             r.value
         )
     return [
-        ProbeResult(
-            method, layer, fraction, metric, *seed_interval(values, n_resamples), len(values)
-        )
+        Estimate(
+            method,
+            "linear",
+            fraction,
+            metric,
+            *seed_interval(values, n_resamples),
+            len(values),
+            layer=layer,
+            interval="pretraining seeds",
+        )  # fmt: skip
         for (method, layer, fraction, metric), values in per_method.items()
     ]
-
-
-@dataclass(frozen=True)
-class Difference:
-    """`method` minus `baseline` in one setting, with a bootstrap interval over both methods'
-    seeds (resampled independently)."""
-
-    method: str
-    baseline: str
-    mode: str
-    label_fraction: float
-    metric: str
-    value: float
-    ci_low: float
-    ci_high: float
 
 
 def differences(
@@ -138,8 +126,9 @@ def differences(
     metric: str,
     n_resamples: int = 10_000,
     seed: int = 0,
-) -> list[Difference]:
-    """Every other method's gain over `baseline`, per mode and label fraction."""
+) -> list[Estimate]:
+    """Every other method's gain over `baseline`, per mode and label fraction, with a bootstrap
+    interval over both methods' seeds (resampled independently)."""
     values: dict[tuple, list[float]] = {}
     for (model, mode, fraction, _), value in _encoder_means(results.runs, [metric]).items():
         values.setdefault((method_of(model), mode, fraction), []).append(value)
@@ -152,29 +141,30 @@ def differences(
         a, b = np.asarray(mine), np.asarray(reference)
         gaps = _resampled_means(a, n_resamples, rng) - _resampled_means(b, n_resamples, rng)
         low, high = np.percentile(gaps, [2.5, 97.5])
-        rows.append(Difference(method, baseline, mode, fraction, metric,
-                               float(a.mean() - b.mean()), float(low), float(high)))  # fmt: skip
+        rows.append(Estimate(method, mode, fraction, metric, float(a.mean() - b.mean()),
+                             float(low), float(high), len(a), baseline=baseline,
+                             interval="pretraining seeds"))  # fmt: skip
     return rows
 
 
-def differences_table(rows: Sequence[Difference]) -> str:
+def differences_table(rows: Sequence[Estimate]) -> str:
     """Markdown: one row per (method, mode), one column per label fraction; a difference whose
     interval excludes 0 is marked."""
     fractions = sorted({r.label_fraction for r in rows})
     lines = ["| method − " + rows[0].baseline + " | mode | "
              + " | ".join(f"{f * 100:g} %" for f in fractions) + " |",
              "|---|---|" + "---|" * len(fractions)]  # fmt: skip
-    for method, mode in dict.fromkeys((r.method, r.mode) for r in rows):
-        cells = {r.label_fraction: r for r in rows if (r.method, r.mode) == (method, mode)}
+    for method, mode in dict.fromkeys((r.model, r.mode) for r in rows):
+        cells = {r.label_fraction: r for r in rows if (r.model, r.mode) == (method, mode)}
         lines.append(
             f"| {method} | {mode} | " + " | ".join(_signed(cells[f]) for f in fractions) + " |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _signed(row: Difference) -> str:
+def _signed(row: Estimate) -> str:
     text = f"{row.value:+.3f} ({row.ci_low:+.3f} to {row.ci_high:+.3f})"
-    return f"**{text}**" if row.ci_low > 0 or row.ci_high < 0 else text
+    return f"**{text}**" if row.excludes_zero else text
 
 
 def best_encoder(results: SweepResults, metric: str, methods: Mapping[str, object]) -> str:
@@ -188,7 +178,7 @@ def best_encoder(results: SweepResults, metric: str, methods: Mapping[str, objec
     return max(scores, key=lambda name: np.mean(scores[name]))
 
 
-def demo_card_inputs(study_dir: Path) -> tuple[list[Evaluation], str]:
+def demo_card_inputs(study_dir: Path) -> tuple[list[Estimate], str]:
     """The demo model card's evaluation rows (the study's results for the method of the best
     encoder, summarised over pretraining seeds) and where they were measured."""
     study = SweepResults.from_dict(json.loads((study_dir / "results.json").read_text()))

@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard
 
 from mocoim_hub import MocoImImageProcessor, MocoImModel
 from mocoim_hub.hub import PushError, push_to_hub, save_for_hub
-from mocoim_hub.model_card import Evaluation
+from mocoim_hub.results import Estimate
 
 FAST = {"attempts": 3, "backoff_s": 0.01}
 
@@ -23,7 +23,7 @@ def model_folder(tmp_path, tiny_config) -> Path:
     return save_for_hub(
         MocoImModel(tiny_config), MocoImImageProcessor.from_model_config(tiny_config),
         tmp_path / "model", "org/tiny", loss_curve=curve,
-        evaluations=[Evaluation("default", "accuracy", "linear", 0.01, 0.5, 0.4, 0.6)],
+        evaluations=[Estimate("tiny", "linear", 0.01, "accuracy", 0.5, 0.4, 0.6, dataset="default")],
     )  # fmt: skip
 
 

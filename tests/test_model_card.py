@@ -8,7 +8,6 @@ from huggingface_hub import ModelCard
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel
 from mocoim_hub.hub import planned_model_card
 from mocoim_hub.model_card import (
-    Evaluation,
     is_unedited,
     load_evaluations,
     render_model_card,
@@ -18,15 +17,17 @@ from mocoim_hub.model_card import (
 from mocoim_hub.pretraining.build import encoder_config
 from mocoim_hub.pretraining.recipe import PretrainRecipe
 from mocoim_hub.reproduction import demo_card_inputs
+from mocoim_hub.results import Estimate
 
 ROOT = Path(__file__).parents[1]
 MODEL_CARDS = ROOT / "model_cards"
 PUBLISHED = {"mocoim-nih": "paper-nih", "mocoim-bch": "paper-bch", "mocoim-dr": "paper-dr",
              "mocoim-demo": "demo"}  # fmt: skip
+FASHION = "Fashion-MNIST subset"
 RESULTS = [
-    Evaluation("Fashion-MNIST subset", "accuracy", "linear", 0.01, 0.66, 0.64, 0.68, seeds=3),
-    Evaluation("Fashion-MNIST subset", "accuracy", "linear", 1.0, 0.81, 0.80, 0.83, seeds=3),
-    Evaluation("Fashion-MNIST subset", "macro_f1", "full", 0.01, 0.61),
+    Estimate("demo", "linear", 0.01, "accuracy", 0.66, 0.64, 0.68, 3, dataset=FASHION),
+    Estimate("demo", "linear", 1.0, "accuracy", 0.81, 0.80, 0.83, 3, dataset=FASHION),
+    Estimate("demo", "full", 0.01, "macro_f1", 0.61, dataset=FASHION),
 ]
 
 

@@ -55,7 +55,7 @@ def test_differences_against_a_baseline():
     runs = [run(f"{m}-s{s}", 0.01, 0, base + 0.01 * s)
             for m, base in (("moco", 0.5), ("moco-bt", 0.6)) for s in range(3)]  # fmt: skip
     (gain,) = differences(sweep(runs), "moco", "accuracy")
-    assert (gain.method, gain.baseline) == ("moco-bt", "moco")
+    assert (gain.model, gain.baseline) == ("moco-bt", "moco")
     assert gain.value == pytest.approx(0.1) and gain.ci_low > 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .probing import ProbeResult
+from ..results import Estimate
 
 
 def _pyplot():
@@ -48,7 +48,7 @@ def plot_cka(
     plt.close(figure)
 
 
-def plot_probing(results: Sequence[ProbeResult], path: str | Path) -> None:
+def plot_probing(results: Sequence[Estimate], path: str | Path) -> None:
     """Probe score per layer, one line per (model, label fraction), bootstrap intervals as bars."""
     plt = _pyplot()
     layers = list(dict.fromkeys(r.layer for r in results))

@@ -4,7 +4,7 @@ of each stage of a frozen encoder, with few labels, against a random-init contro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -14,20 +14,7 @@ from ..data.adapters import ImageDataset
 from ..finetune import Encoder, bootstrap, extract_features, labelled_subsets, linear_probe, task_of
 from ..finetune.metrics import PRIMARY_METRIC
 from ..finetune.sweep import probe_seeds
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """Test score of linear probes on one stage, mean over seeds with a bootstrap interval."""
-
-    model: str
-    layer: str
-    label_fraction: float
-    metric: str
-    value: float
-    ci_low: float
-    ci_high: float
-    seeds: int
+from ..results import Estimate
 
 
 def layerwise_probing(
@@ -39,7 +26,7 @@ def layerwise_probing(
     cache_dir: str | Path | None = None,
     n_resamples: int = 1000,
     progress: bool = True,
-) -> list[ProbeResult]:
+) -> list[Estimate]:
     """Probe every layer of every encoder (include `Encoder.random_init(...)` as the control) on
     the same labelled subsets; the score is the task's primary metric on the test split."""
     train, validation, test = splits["train"], splits["validation"], splits["test"]
@@ -65,12 +52,12 @@ def layerwise_probing(
                                          features["validation"][layer], validation.labels, task)  # fmt: skip
                     scores.append(probe.scores(features["test"][layer]))
                 score = bootstrap(task, test.labels, scores, n_resamples)[metric]
-                results.append(ProbeResult(encoder.name, layer, fraction, metric, score.value,
-                                           score.low, score.high, len(runs)))  # fmt: skip
+                results.append(Estimate(encoder.name, "linear", fraction, metric, score.value,
+                                        score.low, score.high, len(runs), layer=layer))  # fmt: skip
     return results
 
 
-def probing_table(results: Sequence[ProbeResult]) -> str:
+def probing_table(results: Sequence[Estimate]) -> str:
     """Markdown: one row per (model, labels), one column per layer."""
     layers = list(dict.fromkeys(r.layer for r in results))
     lines = ["| model | labels | " + " | ".join(layers) + " |", "|---|---|" + "---|" * len(layers)]
@@ -88,5 +75,5 @@ def probing_table(results: Sequence[ProbeResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def probing_rows(results: Sequence[ProbeResult]) -> list[dict]:
+def probing_rows(results: Sequence[Estimate]) -> list[dict]:
     return [asdict(r) for r in results]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from ..data.adapters import ImageDataset, open_dataset
+from ..data.adapters import ImageDataset
+from ..data.kinds import CUSTOM_DATASET, DATASETS, card_info, open_dataset
 from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
-from ..model_card import DATASETS
 
 RANDOM = "random"
 
@@ -25,9 +25,7 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
         "for a random-init baseline of the first model's architecture",
     )
     parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument(
-        "--dataset", default="default", help="default, image_folder, hf_dataset, nih, idc, dr"
-    )
+    parser.add_argument("--dataset", default="default", choices=list(DATASETS), help="dataset kind")
     parser.add_argument("--data-path", help="where the dataset is (not needed for default)")
     parser.add_argument(
         "--fractions",
@@ -76,5 +74,6 @@ def load_models_and_data(
     """The encoders, the dataset's splits and the dataset's display name."""
     encoders = load_encoders(args.models, args.device)
     splits = open_dataset(args.dataset, args.data_path)
-    name = DATASETS[args.dataset].name if args.dataset in DATASETS else args.dataset
+    info = card_info(args.dataset)
+    name = args.dataset if info is CUSTOM_DATASET else info.name
     return encoders, splits, name

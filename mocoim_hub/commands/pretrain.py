@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import MocoImImageProcessor
-from ..data.adapters import open_dataset
 from ..data.augment import two_view_transform
+from ..data.kinds import open_dataset
 from ..data.loading import collate_skipping_bad
 from ..hub import add_hub_arguments, check_hub_arguments, publish, save_for_hub
 from ..pretraining import distributed

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..analysis import cka_matrix, layerwise_probing, plot_cka, plot_probing, probing_table
 from ..configuration_mocoim import STAGE_NAMES
-from ..data.adapters import open_dataset
+from ..data.kinds import open_dataset
 from ..data.splits import few_label_subset
 from ..finetune import (
     PRIMARY_METRIC,

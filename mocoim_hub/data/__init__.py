@@ -15,10 +15,12 @@ from .adapters import (
 )
 from .augment import PRESETS, TwoViews, two_view_transform, view_transform
 from .default import load_default_dataset
+from .kinds import DATASETS, open_dataset
 from .loading import collate_skipping_bad, make_loader
 from .splits import few_label_subset, patient_disjoint_split
 
 __all__ = [
+    "DATASETS",
     "NIH_FINDINGS",
     "PRESETS",
     "ImageDataset",
@@ -33,6 +35,7 @@ __all__ = [
     "load_default_dataset",
     "make_loader",
     "nih_chestxray14",
+    "open_dataset",
     "patient_disjoint_split",
     "two_view_transform",
     "view_transform",

@@ -388,30 +388,6 @@ def _rename_splits(splits: dict[str, Any]) -> dict[str, Any]:
     return {aliases.get(name, name): value for name, value in splits.items()}
 
 
-def open_dataset(kind: str, path: str | None = None, **kwargs) -> dict[str, ImageDataset]:
-    """The splits of a dataset named by kind (as recipes name them) and location:
-    `default`, `image_folder` (folder), `hf_dataset` (id or folder), `nih` (folder), `idc`
-    (folder), `dr` (`CSV:IMAGE_DIR`)."""
-    if kind == "default":
-        return default_dataset(**kwargs)
-    if path is None:
-        raise ValueError(f"Dataset {kind!r} needs a path (data_path in the recipe).")
-    if kind == "dr":
-        csv_path, _, image_dir = path.partition(":")
-        return diabetic_retinopathy(csv_path, image_dir or Path(csv_path).parent, **kwargs)
-    readers = {
-        "image_folder": image_folder,
-        "hf_dataset": hf_dataset,
-        "nih": nih_chestxray14,
-        "idc": idc_histopathology,
-    }
-    if kind not in readers:
-        raise ValueError(
-            f"Unknown dataset {kind!r}; expected default, dr or one of {', '.join(readers)}."
-        )
-    return readers[kind](path, **kwargs)
-
-
 def default_dataset(**kwargs) -> dict[str, ImageDataset]:
     """The embedded Fashion-MNIST subset (see `mocoim_hub.data.default`) as adapters yield it."""
     splits = load_default_dataset()

@@ -11,10 +11,10 @@ from .full import FineTuneResult, classifier_from_encoder, fine_tune, predict
 from .linear import LinearProbe, linear_probe
 from .metrics import PRIMARY_METRIC, Score, bootstrap, evaluate, task_of
 from .report import card_evaluations, markdown_table, plot_results, write_results
-from .sweep import Encoder, Run, Summary, SweepResults, labelled_subsets, run_sweep
+from .sweep import Encoder, Run, SweepResults, labelled_subsets, run_sweep
 
 __all__ = [
-    "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score", "Summary",
+    "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score",
     "SweepResults", "bootstrap", "card_evaluations", "classifier_from_encoder", "evaluate",
     "extract_features", "fine_tune", "labelled_subsets", "linear_probe", "markdown_table",
     "plot_results", "predict", "run_sweep", "task_of", "write_results",

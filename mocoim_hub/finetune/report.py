@@ -4,9 +4,10 @@ and the rows a model card's evaluation section shows."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from ..model_card import Evaluation, percent
+from ..results import Estimate, percent
 from .metrics import PRIMARY_METRIC
 from .sweep import SweepResults
 
@@ -82,21 +83,11 @@ def plot_results(results: SweepResults, path: str | Path) -> None:
     plt.close(figure)
 
 
-def card_evaluations(results: SweepResults, model: str) -> list[Evaluation]:
+def card_evaluations(results: SweepResults, model: str) -> list[Estimate]:
     """The rows of `model` that its model card shows."""
     metrics = headline_metrics(results)
     return [
-        Evaluation(
-            results.dataset,
-            r.metric,
-            r.mode,
-            r.label_fraction,
-            r.value,
-            r.ci_low,
-            r.ci_high,
-            r.seeds,
-            results.interval,
-        )  # fmt: skip
+        replace(r, dataset=results.dataset, interval=results.interval)
         for r in results.summary
         if r.model == model and r.metric in metrics
     ]

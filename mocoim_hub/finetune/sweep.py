@@ -21,6 +21,7 @@ from ..data.splits import few_label_subset
 from ..features import extract_features
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImModel
+from ..results import Estimate
 from .full import fine_tune, predict
 from .linear import DEFAULT_L2, linear_probe
 from .metrics import PRIMARY_METRIC, Task, bootstrap, evaluate, task_of
@@ -71,25 +72,11 @@ class Run:
 
 
 @dataclass
-class Summary:
-    """Mean over seeds of a metric, with its 95 % bootstrap interval over the test images."""
-
-    model: str
-    mode: str
-    label_fraction: float
-    metric: str
-    value: float
-    ci_low: float
-    ci_high: float
-    seeds: int
-
-
-@dataclass
 class SweepResults:
     task: str
     dataset: str
     runs: list[Run]
-    summary: list[Summary]
+    summary: list[Estimate]  # mean over seeds of each metric, interval over `interval`
     interval: str = "test images"  # what the summary's bootstrap intervals resample
 
     def to_dict(self) -> dict:
@@ -99,9 +86,9 @@ class SweepResults:
     def from_dict(cls, values: dict) -> SweepResults:
         """The inverse of `to_dict` (e.g. a `results.json` read back)."""
         return cls(**{**values, "runs": [Run(**r) for r in values["runs"]],
-                      "summary": [Summary(**s) for s in values["summary"]]})  # fmt: skip
+                      "summary": [Estimate(**s) for s in values["summary"]]})  # fmt: skip
 
-    def value(self, model: str, mode: str, fraction: float, metric: str) -> Summary:
+    def value(self, model: str, mode: str, fraction: float, metric: str) -> Estimate:
         for row in self.summary:
             if (row.model, row.mode, row.label_fraction, row.metric) == (
                 model,
@@ -191,7 +178,7 @@ def run_sweep(
                                 evaluate(task, test.labels, scores, ordinal), chosen))  # fmt: skip
                 test_scores.setdefault((encoder.name, mode, fraction), []).append(scores)
     summary = [
-        Summary(name, mode, fraction, metric, score.value, score.low, score.high, len(scores))
+        Estimate(name, mode, fraction, metric, score.value, score.low, score.high, len(scores))
         for (name, mode, fraction), scores in test_scores.items()
         for metric, score in bootstrap(
             task, test.labels, scores, n_resamples, ordinal=ordinal

@@ -15,13 +15,13 @@ from typing import Any
 
 from ..configuration_mocoim import BACKBONES, INTERMEDIATE_LOSSES, STEMS
 from ..data.augment import PRESETS
+from ..data.kinds import DATASETS
 from .losses.barlow import WEIGHTINGS
 from .losses.mse import FORMS
 from .optim import OPTIMIZERS
 from .schedules import LR_SCHEDULES
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
-DATASETS = ("default", "image_folder", "hf_dataset", "nih", "idc", "dr")
 
 
 @dataclass
@@ -80,7 +80,7 @@ class PretrainRecipe:
 
     def __post_init__(self):
         choices = {
-            "dataset": DATASETS, "augmentation": PRESETS, "backbone": tuple(BACKBONES),
+            "dataset": tuple(DATASETS), "augmentation": PRESETS, "backbone": tuple(BACKBONES),
             "stem": STEMS, "intermediate_loss": INTERMEDIATE_LOSSES, "mse_form": FORMS,
             "barlow_weighting": WEIGHTINGS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
             "momentum_schedule": ("constant", "cosine"), "precision": ("fp32", "bf16"),

@@ -309,3 +309,20 @@ def test_corrupt_bytes_inside_a_datasets_table_follow_the_policy(tmp_path):
         strict[1]
     lenient = hf_dataset(tmp_path / "ds", on_bad_image="skip")["train"]
     assert lenient[1] is None and lenient.bad_images.count == 1
+
+
+def test_dataset_kinds_are_one_registry_with_clear_errors():
+    from mocoim_hub.data.kinds import DATASETS, card_info, open_dataset
+    from mocoim_hub.pretraining.recipe import PretrainRecipe
+
+    with pytest.raises(
+        ValueError, match="expected one of default, image_folder, hf_dataset, nih, idc, dr"
+    ):
+        open_dataset("mnist")
+    with pytest.raises(ValueError, match="'nih' needs a path: the NIH ChestX-ray14 folder"):
+        open_dataset("nih")
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
+        PretrainRecipe(dataset="mnist")
+    assert all(PretrainRecipe(dataset=kind, data_path="x").dataset == kind for kind in DATASETS)
+    assert card_info("nih:/data/NIH").name == "NIH ChestX-ray14"
+    assert card_info("image_folder").name == "user-provided images"
