@@ -1,7 +1,7 @@
 """Memory and time of a training step with per-stage gradient checkpointing
 (`model.activation_checkpointing_enable()`) against the same step without it, measured in the
 same run. Each measurement runs in a fresh process (peak memory is a per-process figure): on CPU
-the growth of the peak resident set during the step, on CUDA `torch.cuda.max_memory_allocated`
+the growth of the peak resident set during the step (after a warm-up step on one image), on CUDA `torch.cuda.max_memory_allocated`
 minus what was allocated before the step. Medians over --repeats; ratio = checkpointed / plain.
 
     python benchmarks/bench_checkpointing.py                                   # resnet50, 224 px, batch 8, CPU
@@ -46,13 +46,15 @@ def one_step(args: argparse.Namespace) -> dict[str, float]:
     labels = torch.randint(0, 10, (args.batch_size,), device=args.device)
     cuda = args.device.startswith("cuda")
 
-    def step() -> None:
+    def step(batch: int) -> None:
         model.zero_grad(set_to_none=True)
-        model(pixels, labels=labels).loss.backward()
+        model(pixels[:batch], labels=labels[:batch]).loss.backward()
         if cuda:
             torch.cuda.synchronize()
 
-    step()  # warm-up: allocator pools, lazy initialisation
+    # warm-up on one image: lazy initialisation and gradient buffers, but (on CPU, where the peak
+    # resident set only grows) a peak far below the measured step's
+    step(1)
     model.zero_grad(set_to_none=True)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -60,7 +62,7 @@ def one_step(args: argparse.Namespace) -> dict[str, float]:
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    step()
+    step(args.batch_size)
     seconds = time.perf_counter() - start
     if cuda:
         peak = torch.cuda.max_memory_allocated() - before

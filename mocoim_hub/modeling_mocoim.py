@@ -248,8 +248,9 @@ class MocoImBackbone(BackboneMixin, _StagedEncoder):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        maps = self._run_stages(pixel_values, 4 if output_hidden_states else max(self.out_indices))
-        feature_maps = tuple(maps[index] for index in self.out_indices)
+        indices = [index % len(STAGE_NAMES) for index in self.out_indices]  # [-1] is layer4
+        maps = self._run_stages(pixel_values, 4 if output_hidden_states else max(indices))
+        feature_maps = tuple(maps[index] for index in indices)
         hidden_states = tuple(maps) if output_hidden_states else None
         if not return_dict:
             return tuple(v for v in (feature_maps, hidden_states) if v is not None)

@@ -1,5 +1,6 @@
 """The built wheel installed in a fresh virtual environment, used from outside the checkout: the
-base install serves inference, `[train]` pretrains a recipe by name, and the console scripts run."""
+base install serves inference, `[dicom]` reads DICOM, `[train]` pretrains a recipe by name, and
+the console scripts run."""
 
 import os
 import shutil
@@ -86,10 +87,14 @@ def test_base_install_serves_inference_and_names_missing_extras(environment):
     assert "pip install 'mocoim_hub[train]'" in pretrain.stderr
 
 
-def test_train_extra_pretrains_a_recipe_by_name_outside_the_checkout(environment, wheel):
+def test_extras_add_dicom_and_pretraining_by_recipe_name_outside_the_checkout(environment, wheel):
     bin_dir = environment / "venv" / "bin"
-    installed = run([str(bin_dir / "pip"), "install", "-q", f"{wheel}[train]"], environment)
+    installed = run([str(bin_dir / "pip"), "install", "-q", f"{wheel}[train,dicom]"], environment)
     assert installed.returncode == 0, installed.stderr[-3000:]
+    dicom = ("from pydicom.data import get_testdata_file; from mocoim_hub import load_image; "
+             "print(load_image(get_testdata_file('CT_small.dcm')).shape)")  # fmt: skip
+    read = run([str(bin_dir / "python"), "-c", dicom], environment)
+    assert read.returncode == 0 and read.stdout.strip() == "(128, 128)", read.stderr[-3000:]
     trained = run([str(bin_dir / "mocoim-pretrain"), "--recipe", "demo", "--max-steps", "2",
                    "--output-dir", "run", "--num-workers", "0"], environment)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]

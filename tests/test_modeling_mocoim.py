@@ -214,6 +214,9 @@ def test_backbone_shares_the_encoder_weights_and_returns_the_asked_stages(tiny_c
     assert [m.shape for m in maps] == [e.shape for e in expected.values()]
     assert all(torch.equal(m, e) for m, e in zip(maps, expected.values(), strict=True))
     assert type(AutoBackbone.from_config(AutoConfig.from_pretrained(tmp_path))) is MocoImBackbone
+    stages = {"out_indices": [-3, -1], "out_features": None}
+    from_the_end = MocoImBackbone(MocoImConfig(**tiny_config.to_dict() | stages))
+    assert [m.shape[1] for m in from_the_end.eval()(pixels).feature_maps] == [128, 512]
 
 
 @pytest.mark.slow
