@@ -137,6 +137,8 @@ class MocoImImageProcessor(BaseImageProcessor):
         crop = _size_dict(options["crop_size"], "crop_size")
         options["resize_to"] = size.get("shortest_edge", [size.get("height"), size.get("width")])
         options["crop_to"] = [crop["height"], crop["width"]]
+        for name in ("image_mean", "image_std"):
+            options[name] = _per_channel(options[name], options["num_channels"], name)
         batch = [self._process_one(image, options) for image in _as_list(images)]
         if len({tuple(t.shape) for t in batch}) > 1:
             raise ValueError(
@@ -165,6 +167,20 @@ class MocoImImageProcessor(BaseImageProcessor):
         if tensor.dtype == torch.uint8:
             tensor = tensor.float().div_(255.0)
         return match_channels(tensor.clamp_(0.0, 1.0), options["num_channels"])
+
+
+def _per_channel(values: Any, num_channels: int, name: str) -> list[float]:
+    """`image_mean` / `image_std` as one float per channel; a single number applies to all."""
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = [values] * num_channels
+    if not isinstance(values, (Sequence, np.ndarray)) or len(values) != num_channels:
+        raise ValueError(
+            f"Expected {num_channels} value(s) in {name}, one per channel of the model's input, "
+            f"but got {values!r}."
+        )
+    if name == "image_std" and any(value <= 0 for value in values):
+        raise ValueError(f"image_std must be positive, got {list(values)}.")
+    return [float(value) for value in values]
 
 
 def _standard_options(kwargs: dict[str, Any]) -> dict[str, Any]:

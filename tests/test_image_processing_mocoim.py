@@ -185,3 +185,16 @@ def test_standard_transformers_options_are_understood():
         processor(image, data_format="channels_last")
     with pytest.raises(ValueError, match="Unknown input_data_format"):
         processor(image, input_data_format="none")
+
+
+def test_normalisation_given_per_call_has_one_value_per_channel():
+    processor = MocoImImageProcessor(num_channels=1, size=16, crop_size=16)
+    image = np.full((20, 20), 128, dtype=np.uint8)
+    scalar = processor(image, image_mean=0.0, image_std=1.0)["pixel_values"]
+    assert scalar.shape == (1, 1, 16, 16) and torch.allclose(
+        scalar, torch.full_like(scalar, 128 / 255)
+    )
+    with pytest.raises(ValueError, match=r"Expected 1 value\(s\) in image_mean"):
+        processor(image, image_mean=[0.0] * 4, image_std=[1.0] * 4)
+    with pytest.raises(ValueError, match="image_std must be positive"):
+        processor(image, image_std=0)

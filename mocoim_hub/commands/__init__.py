@@ -2,7 +2,7 @@
 
 | console script | module | what it does |
 |---|---|---|
-| `mocoim-pretrain` | `pretrain` | pretrain an encoder from a recipe, save it with its card, push it |
+| `mocoim-pretrain` | `pretrain` | pretrain from a recipe, save with a model card, push |
 | `mocoim-finetune` | `finetune` | few-label evaluation (linear probes, fine-tuning) of encoders |
 | `mocoim-analyze` | `analyze` | CKA, layer-wise probing and KS distance of encoders |
 | `mocoim-extract` | `extract` | embed image files, save features as `.npz` |

@@ -34,17 +34,26 @@ from .evaluation import add_model_and_data_arguments, load_models_and_data
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # --- arguments --------------------------------------------------------------------------------------
+    # --- arguments --------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_model_and_data_arguments(parser)
     parser.add_argument("--cka-examples", type=int, default=2000, help="test images used for CKA")
     parser.add_argument("--rbf-sigma", type=float, help="absolute RBF bandwidth (the authors: 0.8)")
-    parser.add_argument("--rbf-fraction", type=float, default=0.5,
-                        help="RBF bandwidth as a fraction of the median distance (default)")  # fmt: skip
-    parser.add_argument("--ks-fractions", type=float, nargs=2, default=[0.01, 1.0],
-                        help="label fractions of the two probes whose outputs KS compares")  # fmt: skip
+    parser.add_argument(
+        "--rbf-fraction",
+        type=float,
+        default=0.5,
+        help="RBF bandwidth as a fraction of the median distance (default)",
+    )
+    parser.add_argument(
+        "--ks-fractions",
+        type=float,
+        nargs=2,
+        default=[0.01, 1.0],
+        help="label fractions of the two probes whose outputs KS compares",
+    )
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs"
     )
@@ -53,19 +62,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("give at least two --models (e.g. a model and 'random').")
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
-    # --- models, data and features ----------------------------------------------------------------------
+    # --- models, data and features ----------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
     cache = args.output_dir / "feature_cache"
     features = {
         encoder.name: {
-            split: extract_features(encoder.model, data, layers=list(STAGE_NAMES),
-                                    processor=encoder.processor, cache_dir=cache)
+            split: extract_features(
+                encoder.model,
+                data,
+                layers=list(STAGE_NAMES),
+                processor=encoder.processor,
+                cache_dir=cache,
+            )
             for split, data in splits.items()
         }
         for encoder in encoders
-    }  # fmt: skip
+    }
 
-    # --- CKA between the first two models ---------------------------------------------------------------
+    # --- CKA between the first two models ---------------------------------------------------------
     first, second = encoders[0].name, encoders[1].name
     rows = np.random.default_rng(0).permutation(len(splits["test"]))[: args.cka_examples]
     subset = {
@@ -81,15 +95,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     for kind, matrix in cka.items():
         title = f"{kind} CKA, {len(rows)} test images\n{dataset_name}"
-        plot_cka(matrix, STAGE_NAMES, STAGE_NAMES, title, args.output_dir / f"cka_{kind}.png",
-                 row_label=first, column_label=second)  # fmt: skip
+        plot_cka(
+            matrix,
+            STAGE_NAMES,
+            STAGE_NAMES,
+            title,
+            args.output_dir / f"cka_{kind}.png",
+            row_label=first,
+            column_label=second,
+        )
 
-    # --- layer-wise probing -----------------------------------------------------------------------------
-    probing = layerwise_probing(encoders, splits, fractions=args.fractions, seeds=args.seeds,
-                                cache_dir=cache, n_resamples=args.bootstrap)  # fmt: skip
+    # --- layer-wise probing -----------------------------------------------------------------------
+    probing = layerwise_probing(
+        encoders,
+        splits,
+        fractions=args.fractions,
+        seeds=args.seeds,
+        cache_dir=cache,
+        n_resamples=args.bootstrap,
+    )
     plot_probing(probing, args.output_dir / "probing.png")
 
-    # --- KS distance: probes with few vs all labels -----------------------------------------------------
+    # --- KS distance: probes with few vs all labels -----------------------------------------------
     train, validation = splits["train"], splits["validation"]
     task = task_of(train.labels, len(train.label_names))
     few, full = args.ks_fractions
@@ -98,31 +125,49 @@ def main(argv: Sequence[str] | None = None) -> None:
     for encoder in encoders:
         layer4 = {split: f["layer4"] for split, f in features[encoder.name].items()}
         outputs = [
-            linear_probe(layer4["train"][subsets[fraction, args.seeds[0]]],
-                         train.labels[subsets[fraction, args.seeds[0]]], layer4["validation"],
-                         validation.labels, task).scores(layer4["test"])
+            linear_probe(
+                layer4["train"][subsets[fraction, args.seeds[0]]],
+                train.labels[subsets[fraction, args.seeds[0]]],
+                layer4["validation"],
+                validation.labels,
+                task,
+            ).scores(layer4["test"])
             for fraction in (few, full)
-        ]  # fmt: skip
+        ]
         names = train.label_names if task != "binary" else [train.label_names[1]]
         ks[encoder.name] = ks_distance(*outputs, class_names=names)
 
-    # --- report -----------------------------------------------------------------------------------------
+    # --- report -----------------------------------------------------------------------------------
     report = {
         "dataset": dataset_name,
-        "cka": {"models": [first, second], "layers": list(STAGE_NAMES), "examples": len(rows),
-                "rbf": rbf_options, **{kind: m.tolist() for kind, m in cka.items()}},
+        "cka": {
+            "models": [first, second],
+            "layers": list(STAGE_NAMES),
+            "examples": len(rows),
+            "rbf": rbf_options,
+            **{kind: m.tolist() for kind, m in cka.items()},
+        },
         "probing": probing_rows(probing),
         "ks": {"fractions": [few, full], **{name: vars(d) for name, d in ks.items()}},
-    }  # fmt: skip
+    }
     (args.output_dir / "analysis.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Analyses on {dataset_name}\n",
-             f"## Linear CKA, {first} (rows) vs {second} (columns), {len(rows)} test images\n",
-             "| | " + " | ".join(STAGE_NAMES) + " |", "|---|" + "---|" * len(STAGE_NAMES)]  # fmt: skip
-    lines += [f"| {layer} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
-              for layer, row in zip(STAGE_NAMES, cka["linear"], strict=True)]  # fmt: skip
+    lines = [
+        f"# Analyses on {dataset_name}\n",
+        f"## Linear CKA, {first} (rows) vs {second} (columns), {len(rows)} test images\n",
+        "| | " + " | ".join(STAGE_NAMES) + " |",
+        "|---|" + "---|" * len(STAGE_NAMES),
+    ]
+    lines += [
+        f"| {layer} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
+        for layer, row in zip(STAGE_NAMES, cka["linear"], strict=True)
+    ]
     lines += ["", f"## Layer-wise probing (test {probing[0].metric})\n", probing_table(probing)]
-    lines += [f"## KS distance between the test outputs of probes with {few * 100:g} % and "
-              f"{full * 100:g} % of the labels (mean over classes)\n", "| model | KS |", "|---|---|"]  # fmt: skip
+    lines += [
+        f"## KS distance between the test outputs of probes with {few * 100:g} % and "
+        f"{full * 100:g} % of the labels (mean over classes)\n",
+        "| model | KS |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {d.mean:.3f} |" for name, d in ks.items()]
     (args.output_dir / "analysis.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -37,7 +37,7 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="labelled-subset seeds"
     )
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")  # fmt: skip
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:

@@ -32,7 +32,7 @@ from .evaluation import (
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # --- arguments --------------------------------------------------------------------------------------
+    # --- arguments --------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -44,8 +44,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--epochs", type=int, default=20, help="full fine-tuning: most epochs")
     parser.add_argument("--patience", type=int, default=5, help="full fine-tuning: early stopping")
-    parser.add_argument("--max-images", type=int,
-                        help="full fine-tuning: most training images seen (caps epochs per fraction)")  # fmt: skip
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        help="full fine-tuning: most training images seen (caps epochs per fraction)",
+    )
     parser.add_argument(
         "--lr", type=float, default=1e-3, help="full fine-tuning: Adam learning rate"
     )
@@ -60,21 +63,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check_hub_arguments(args)
 
-    # --- encoders and data ------------------------------------------------------------------------------
+    # --- encoders and data ------------------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
 
-    # --- sweep ------------------------------------------------------------------------------------------
+    # --- sweep ------------------------------------------------------------------------------------
     results = run_sweep(
-        encoders, splits, dataset_name, fractions=args.fractions, seeds=args.seeds, modes=args.modes,
-        layer=args.layer, cache_dir=args.output_dir / "feature_cache", ordinal=args.ordinal,
+        encoders,
+        splits,
+        dataset_name,
+        fractions=args.fractions,
+        seeds=args.seeds,
+        modes=args.modes,
+        layer=args.layer,
+        cache_dir=args.output_dir / "feature_cache",
+        ordinal=args.ordinal,
         n_resamples=args.bootstrap,
-        fine_tune_options={"epochs": args.epochs, "patience": args.patience, "max_images": args.max_images, "lr": args.lr,
-                           "batch_size": args.batch_size, "augmentation": args.augmentation,
-                           "device": args.device},
-    )  # fmt: skip
+        fine_tune_options={
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "max_images": args.max_images,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "augmentation": args.augmentation,
+            "device": args.device,
+        },
+    )
     paths = write_results(results, args.output_dir)
 
-    # --- cards and publishing ---------------------------------------------------------------------------
+    # --- cards and publishing ---------------------------------------------------------------------
     first = Path(parse_model_spec(args.models[0])[1])
     for spec, encoder in zip(args.models, encoders, strict=True):
         folder = Path(parse_model_spec(spec)[1])

@@ -3,7 +3,8 @@
     mocoim-pretrain --recipe demo --output-dir runs/demo
     mocoim-pretrain --recipe paper-nih --data-path /data/NIH --output-dir runs/nih
     mocoim-pretrain --recipe demo --output-dir runs/demo --resume   # after a crash
-    torchrun --nproc_per_node 8 -m mocoim_hub.commands.pretrain --recipe mocov2-nih --data-path /data/NIH ...
+    torchrun --nproc_per_node 8 -m mocoim_hub.commands.pretrain --recipe mocov2-nih \
+        --data-path /data/NIH --output-dir runs/nih-ddp
 
 Any recipe field can be overridden (`--lr 0.03 --intermediate-loss mse`); `batch_size` is the
 global batch. The run writes `checkpoint.pt` (atomic; every `checkpoint_every` steps and at the
@@ -54,7 +55,7 @@ from ..pretraining.stream import EpochSampler, SeededViews
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # --- arguments and recipe ---------------------------------------------------------------------------
+    # --- arguments and recipe ---------------------------------------------------------------------
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -79,12 +80,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     output_dir, checkpoint_path = args.output_dir, args.output_dir / "checkpoint.pt"
     if checkpoint_path.exists() and not args.resume:
         sys.exit(
-            f"{checkpoint_path} exists: pass --resume to continue that run, or choose another --output-dir."
+            f"{checkpoint_path} exists: pass --resume to continue that run, or choose another "
+            "--output-dir."
         )
     if args.resume and not checkpoint_path.exists():
         sys.exit(f"--resume given but there is no {checkpoint_path}.")
 
-    # --- seed and distributed -----------------------------------------------------------------------------
+    # --- seed and distributed ---------------------------------------------------------------------
     device = torch.device(args.device)
     world = distributed.setup(device.type)
     if device.type == "cuda":
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(recipe.to_dict(), indent=2))
     torch.manual_seed(recipe.seed)
 
-    # --- data -------------------------------------------------------------------------------------------
+    # --- data -------------------------------------------------------------------------------------
     splits = open_dataset(recipe.dataset, recipe.data_path)
     train = splits["train"]
     train.transform = two_view_transform(
@@ -106,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         total_batches = min(total_batches, recipe.max_steps * recipe.grad_accumulation)
     total_steps = total_batches // recipe.grad_accumulation
 
-    # --- model and loss ---------------------------------------------------------------------------------
+    # --- model and loss ---------------------------------------------------------------------------
     config = encoder_config(recipe)
     moco = build_moco(recipe, config, gather=distributed.all_gather if world.enabled else None)
     if world.enabled and recipe.sync_bn and device.type == "cuda":
@@ -126,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         monitor = KnnMonitor.from_splits(train, splits["validation"], processor, seed=recipe.seed)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
 
-    # --- optimizer --------------------------------------------------------------------------------------
+    # --- optimizer --------------------------------------------------------------------------------
     optimizer = build_optimizer(
         trainable_parameters(moco),
         recipe.optimizer,
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         recipe.sgd_momentum,
     )
 
-    # --- resume -----------------------------------------------------------------------------------------
+    # --- resume -----------------------------------------------------------------------------------
     start_batch = 0
     if args.resume:
         state = load_checkpoint(checkpoint_path)
@@ -153,8 +155,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def checkpoint(batch: int) -> None:
         if world.is_main:
-            state = {"model": moco.state_dict(), "optimizer": optimizer.state_dict(), "batch": batch,
-                     "recipe": recipe.to_dict(), "rng": rng_state()}  # fmt: skip
+            state = {
+                "model": moco.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "batch": batch,
+                "recipe": recipe.to_dict(),
+                "rng": rng_state(),
+            }
             try:
                 save_checkpoint(state, checkpoint_path)
             except OSError as error:  # e.g. a full disk: the previous checkpoint is still in place
@@ -164,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stop_signal = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stop_signal.append(signum))
 
-    # --- training loop ----------------------------------------------------------------------------------
+    # --- training loop ----------------------------------------------------------------------------
     sampler = EpochSampler(
         len(train),
         recipe.batch_size,
@@ -209,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         if not math.isfinite(distributed.mean_over_ranks(output.loss.item(), world, device)):
             sys.exit(
-                f"Stopped: the loss became non-finite at step {step} (InfoNCE {output.infonce.item():.4g}, "
+                f"Stopped: the loss became non-finite at step {step} "
+                f"(InfoNCE {output.infonce.item():.4g}, "
                 f"intermediate {output.intermediate.item():.4g}). The last good checkpoint is "
                 f"{checkpoint_path}; lower --lr or the intermediate weights, then --resume."
             )
@@ -245,20 +253,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                     metrics["knn_top1"] = monitor.accuracy(moco.encoder_q)
             if log is not None:
                 log.log(done, metrics)
-            progress.set_postfix(loss=f"{metrics['loss']:.3f}", nce=f"{metrics['infonce']:.3f}",
-                                 im=f"{metrics['intermediate']:.3f}", lr=f"{lr:.3g}",
-                                 img_s=f"{metrics['images_per_s']:.0f}")  # fmt: skip
+            progress.set_postfix(
+                loss=f"{metrics['loss']:.3f}",
+                nce=f"{metrics['infonce']:.3f}",
+                im=f"{metrics['intermediate']:.3f}",
+                lr=f"{lr:.3g}",
+                img_s=f"{metrics['images_per_s']:.0f}",
+            )
             window_images, window_start, sums = 0, time.perf_counter(), {}
         if done % recipe.checkpoint_every == 0:
             checkpoint(batch_index + 1)
         if distributed.mean_over_ranks(float(bool(stop_signal)), world, device) > 0:
             checkpoint(batch_index + 1)
-            print(f"Stopped by SIGTERM after step {done}; the checkpoint {checkpoint_path} holds it. "
-                  "Continue with --resume.", file=sys.stderr)  # fmt: skip
+            print(
+                f"Stopped by SIGTERM after step {done}; the checkpoint {checkpoint_path} holds it. "
+                "Continue with --resume.",
+                file=sys.stderr,
+            )
             sys.exit(128 + signal.SIGTERM)
     progress.close()
 
-    # --- save and publish -------------------------------------------------------------------------------------------
+    # --- save and publish -------------------------------------------------------------------------
     if total_steps % recipe.checkpoint_every:  # otherwise the loop's last checkpoint is this one
         checkpoint(total_batches)
     if world.enabled:
@@ -278,9 +293,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 loss_curve=loss_curve,
             )
         except OSError as error:
-            sys.exit(f"Could not save the model to {output_dir / 'model'} ({error}). The trained "
-                     f"weights are in {checkpoint_path}: free space, then rerun with --resume to save "
-                     "without training further.")  # fmt: skip
+            sys.exit(
+                f"Could not save the model to {output_dir / 'model'} ({error}). The trained "
+                f"weights are in {checkpoint_path}: free space, then rerun with --resume to save "
+                "without training further."
+            )
         print(f"saved the encoder and its model card to {model_dir}")
         publish(model_dir, args)
 

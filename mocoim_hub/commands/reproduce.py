@@ -57,7 +57,7 @@ from ..reproduction import (
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # --- arguments --------------------------------------------------------------------------------------
+    # --- arguments --------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -67,17 +67,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--recipe", default="demo", help="the base recipe every method shares")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="pretraining seeds")
-    parser.add_argument("--subset-seeds", type=int, nargs="+", default=[0, 1, 2],
-                        help="labelled-subset seeds of the linear probes (fine-tuning uses the first)")  # fmt: skip
+    parser.add_argument(
+        "--subset-seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="labelled-subset seeds of the linear probes (fine-tuning uses the first)",
+    )
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
-    parser.add_argument("--max-images", type=int, default=10_000,
-                        help="fine-tuning budget: training images seen, at most 20 epochs")  # fmt: skip
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        default=10_000,
+        help="fine-tuning budget: training images seen, at most 20 epochs",
+    )
     parser.add_argument("--cka-examples", type=int, default=2000)
-    parser.add_argument("--demo-card", type=Path,
-                        help="write the demo model's card with the study's results here "
-                        "(model_cards/mocoim-demo.md in the checkout)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 2 seeds, 2 pretraining steps, a tenth of the data")  # fmt: skip
+    parser.add_argument(
+        "--demo-card",
+        type=Path,
+        help="write the demo model's card with the study's results here "
+        "(model_cards/mocoim-demo.md in the checkout)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2 seeds, 2 pretraining steps, a tenth of the data",
+    )
     args = parser.parse_args(argv)
     pretrain_extra: list[str] = []
     if args.quick:
@@ -102,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    # --- pretraining: every method × seed, resumable ----------------------------------------------------
+    # --- pretraining: every method × seed, resumable ---------------------------------------------
     runs = [(method, seed) for method in METHODS for seed in args.seeds]
     for method, seed in tqdm(runs, desc="pretraining", unit="run"):
         folder = work_dir / run_name(method, seed)
@@ -114,35 +129,58 @@ def main(argv: Sequence[str] | None = None) -> None:
         with open(folder / "pretrain.log", "a") as log:
             command = pretrain_command(method, seed, folder, args.recipe, pretrain_extra + resume)
             if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
-                sys.exit(f"Pretraining {folder.name} failed; see {folder / 'pretrain.log'}. "
-                         "Rerun this command to resume the study.")  # fmt: skip
+                sys.exit(
+                    f"Pretraining {folder.name} failed; see {folder / 'pretrain.log'}. "
+                    "Rerun this command to resume the study."
+                )
         (folder / "wall_time_s").write_text(f"{time.perf_counter() - begin:.1f}\n")
-    pretrain_times = {run_name(m, s): float((work_dir / run_name(m, s) / "wall_time_s").read_text())
-                      for m, s in runs}  # fmt: skip
+    pretrain_times = {
+        run_name(m, s): float((work_dir / run_name(m, s) / "wall_time_s").read_text())
+        for m, s in runs
+    }
     timings["pretraining_s"] = sum(pretrain_times.values())
 
-    # --- encoders and data ------------------------------------------------------------------------------
-    encoders = [Encoder.from_pretrained(run_name(m, s), str(work_dir / run_name(m, s) / "model"))
-                for m, s in runs]  # fmt: skip
+    # --- encoders and data ------------------------------------------------------------------------
+    encoders = [
+        Encoder.from_pretrained(run_name(m, s), str(work_dir / run_name(m, s) / "model"))
+        for m, s in runs
+    ]
     encoders += [
         Encoder.random_init(encoders[0].model, seed, run_name(RANDOM, seed)) for seed in args.seeds
     ]
     splits = open_dataset("default")
     if args.quick:
-        splits = {name: split.subset(few_label_subset(split.labels, 0.1, seed=0))
-                  for name, split in splits.items()}  # fmt: skip
+        splits = {
+            name: split.subset(few_label_subset(split.labels, 0.1, seed=0))
+            for name, split in splits.items()
+        }
     dataset_name = "Fashion-MNIST subset (embedded default dataset)"
     cache = work_dir / "feature_cache"
 
-    # --- few-label evaluation: linear probes (every subset seed) and fine-tuning (the first) ------------
+    # --- few-label evaluation: linear probes (every subset seed) and fine-tuning (the first) ------
     begin = time.perf_counter()
-    linear = run_sweep(encoders, splits, dataset_name, args.fractions, args.subset_seeds, ["linear"],
-                       cache_dir=cache, n_resamples=200)  # fmt: skip
+    linear = run_sweep(
+        encoders,
+        splits,
+        dataset_name,
+        args.fractions,
+        args.subset_seeds,
+        ["linear"],
+        cache_dir=cache,
+        n_resamples=200,
+    )
     timings["linear_s"] = time.perf_counter() - begin
     begin = time.perf_counter()
-    full = run_sweep(encoders, splits, dataset_name, args.fractions, args.subset_seeds[:1], ["full"],
-                     n_resamples=200, fine_tune_options={"epochs": 20, "patience": 5,
-                                                         "max_images": args.max_images})  # fmt: skip
+    full = run_sweep(
+        encoders,
+        splits,
+        dataset_name,
+        args.fractions,
+        args.subset_seeds[:1],
+        ["full"],
+        n_resamples=200,
+        fine_tune_options={"epochs": 20, "patience": 5, "max_images": args.max_images},
+    )
     timings["fine_tuning_s"] = time.perf_counter() - begin
     sweep = SweepResults(
         linear.task, dataset_name, linear.runs + full.runs, linear.summary + full.summary
@@ -156,18 +194,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"Test {metric}: difference of the means over pretraining seeds, 95 % bootstrap "
             f"interval over seeds (bold: excludes 0).\n\n{differences_table(rows)}"
             for rows in gains.values()
-        )  # fmt: skip
+        )
     )
 
-    # --- layer-wise probing with 1 % of the labels ------------------------------------------------------
+    # --- layer-wise probing with 1 % of the labels ------------------------------------------------
     begin = time.perf_counter()
-    probes = layerwise_probing(encoders, splits, fractions=[args.fractions[0]], seeds=args.subset_seeds,
-                               cache_dir=cache, n_resamples=200)  # fmt: skip
+    probes = layerwise_probing(
+        encoders,
+        splits,
+        fractions=[args.fractions[0]],
+        seeds=args.subset_seeds,
+        cache_dir=cache,
+        n_resamples=200,
+    )
     probing = probing_over_seeds(probes)
     plot_probing(probing, args.output_dir / "probing.png")
     timings["probing_s"] = time.perf_counter() - begin
 
-    # --- CKA: each method against MoCo, per seed; MoCo against MoCo of the next seed as the control -----
+    # --- CKA: each method against MoCo, per seed; MoCo against MoCo of the next seed as control ---
     begin = time.perf_counter()
     test = splits["test"]
     rows = np.random.default_rng(0).permutation(len(test))[: args.cka_examples]
@@ -175,26 +219,43 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def test_features(name: str) -> dict[str, np.ndarray]:
         encoder = by_name[name]
-        features = extract_features(encoder.model, test, layers=list(STAGE_NAMES), progress=False,
-                                    processor=encoder.processor, cache_dir=cache)  # fmt: skip
+        features = extract_features(
+            encoder.model,
+            test,
+            layers=list(STAGE_NAMES),
+            progress=False,
+            processor=encoder.processor,
+            cache_dir=cache,
+        )
         return {layer: features[layer][rows] for layer in STAGE_NAMES}
 
     seeds = args.seeds
-    pairs = {f"{other} vs moco": [(run_name("moco", s), run_name(other, s)) for s in seeds]
-             for other in [*list(METHODS)[1:], RANDOM]}  # fmt: skip
-    pairs["moco vs moco, next seed"] = [(run_name("moco", s), run_name("moco", seeds[(i + 1) % len(seeds)]))
-                                        for i, s in enumerate(seeds)]  # fmt: skip
+    pairs = {
+        f"{other} vs moco": [(run_name("moco", s), run_name(other, s)) for s in seeds]
+        for other in [*list(METHODS)[1:], RANDOM]
+    }
+    pairs["moco vs moco, next seed"] = [
+        (run_name("moco", s), run_name("moco", seeds[(i + 1) % len(seeds)]))
+        for i, s in enumerate(seeds)
+    ]
     cka: dict[str, list[list[list[float]]]] = {}
     for label, members in tqdm(pairs.items(), desc="CKA", unit="pair"):
         matrices = [cka_matrix(test_features(a), test_features(b), "linear") for a, b in members]
         cka[label] = [m.tolist() for m in matrices]
         a, b = members[0]
-        plot_cka(matrices[0], STAGE_NAMES, STAGE_NAMES, f"linear CKA, {len(rows)} test images",
-                 args.output_dir / f"cka_{b}_vs_{a}.png", row_label=a, column_label=b)  # fmt: skip
+        plot_cka(
+            matrices[0],
+            STAGE_NAMES,
+            STAGE_NAMES,
+            f"linear CKA, {len(rows)} test images",
+            args.output_dir / f"cka_{b}_vs_{a}.png",
+            row_label=a,
+            column_label=b,
+        )
     timings["cka_s"] = time.perf_counter() - begin
     timings["total_s"] = time.perf_counter() - started
 
-    # --- report -----------------------------------------------------------------------------------------
+    # --- report -----------------------------------------------------------------------------------
     best = best_encoder(sweep, metric, METHODS)
     diagonals = {
         label: np.mean([np.diag(m) for m in ms], axis=0).round(3).tolist()
@@ -202,33 +263,58 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     report = {
         "command": shlex.join(["mocoim-reproduce", *(sys.argv[1:] if argv is None else argv)]),
-        "recipe": args.recipe, "methods": METHODS, "seeds": args.seeds, "subset_seeds": args.subset_seeds,
-        "fine_tuning_max_images": args.max_images, "quick": args.quick,
+        "recipe": args.recipe,
+        "methods": METHODS,
+        "seeds": args.seeds,
+        "subset_seeds": args.subset_seeds,
+        "fine_tuning_max_images": args.max_images,
+        "quick": args.quick,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "pretraining_wall_time_s": pretrain_times,
-        "best_encoder": {"name": best, "method": method_of(best), "chosen_by": f"mean validation {metric}"},
+        "best_encoder": {
+            "name": best,
+            "method": method_of(best),
+            "chosen_by": f"mean validation {metric}",
+        },
         "gains": {baseline: [vars(r) for r in rows] for baseline, rows in gains.items()},
-        "probing": [vars(r) for r in probing], "probing_per_encoder": [vars(r) for r in probes],
-        "cka_linear": {"layers": list(STAGE_NAMES), "examples": len(rows), "matrices": cka,
-                       "mean_diagonal": diagonals},
-    }  # fmt: skip
+        "probing": [vars(r) for r in probing],
+        "probing_per_encoder": [vars(r) for r in probes],
+        "cka_linear": {
+            "layers": list(STAGE_NAMES),
+            "examples": len(rows),
+            "matrices": cka,
+            "mean_diagonal": diagonals,
+        },
+    }
     (args.output_dir / "study.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [paths["markdown"].read_text(), (args.output_dir / "gains.md").read_text(),
-             f"Layer-wise probing, {args.fractions[0] * 100:g} % labels (mean over pretraining seeds):\n",
-             probing_table(probing), "Linear CKA on the same layer, mean over seeds:\n",
-             "| pair | " + " | ".join(STAGE_NAMES) + " |", "|---|" + "---|" * len(STAGE_NAMES)]  # fmt: skip
+    lines = [
+        paths["markdown"].read_text(),
+        (args.output_dir / "gains.md").read_text(),
+        f"Layer-wise probing, {args.fractions[0] * 100:g} % labels "
+        "(mean over pretraining seeds):\n",
+        probing_table(probing),
+        "Linear CKA on the same layer, mean over seeds:\n",
+        "| pair | " + " | ".join(STAGE_NAMES) + " |",
+        "|---|" + "---|" * len(STAGE_NAMES),
+    ]
     lines += [
         f"| {label} | " + " | ".join(f"{v:.3f}" for v in d) + " |" for label, d in diagonals.items()
     ]
-    lines += ["", f"Best encoder by validation {metric}: {best}.",
-              f"Runtime: {timings['total_s'] / 60:.1f} min ({json.dumps(report['timings_s'])})."]  # fmt: skip
+    lines += [
+        "",
+        f"Best encoder by validation {metric}: {best}.",
+        f"Runtime: {timings['total_s'] / 60:.1f} min ({json.dumps(report['timings_s'])}).",
+    ]
     (args.output_dir / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
-    # --- the demo model: the best method's recipe, with the study's results on its card -------------------
+    # --- the demo model: the best method's recipe, with the study's results on its card -----------
     demo = PretrainRecipe.load(args.recipe)
-    differs = {k: v for k, v in {**METHODS[method_of(best)], "seed": int(best.rsplit("-s", 1)[1])}.items()
-               if getattr(demo, k) != v}  # fmt: skip
+    differs = {
+        k: v
+        for k, v in {**METHODS[method_of(best)], "seed": int(best.rsplit("-s", 1)[1])}.items()
+        if getattr(demo, k) != v
+    }
     if differs:
         print(f"note: make {best} the demo model: set {differs} in the {args.recipe} recipe.")
     elif args.demo_card is not None:
