@@ -187,25 +187,26 @@ def _standard_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """transformers' standard preprocessing options in this processor's terms."""
     kwargs = dict(kwargs)
     kwargs.pop("do_convert_rgb", None)
-    layout = kwargs.pop("input_data_format", None)
+    layout = _layout_name(kwargs.pop("input_data_format", None))
     if layout is not None:
-        layouts = {"channels_first": True, "channels_last": False}
-        if str(getattr(layout, "value", layout)) not in layouts:
+        if layout not in ("channels_first", "channels_last"):
             raise ValueError(
                 f"Unknown input_data_format {layout!r}; expected 'channels_first' or "
                 "'channels_last' (or None to infer it)."
             )
-        kwargs["channels_first"] = layouts[str(getattr(layout, "value", layout))]
-    output_layout = kwargs.pop("data_format", None)
-    if (
-        output_layout is not None
-        and str(getattr(output_layout, "value", output_layout)) != "channels_first"
-    ):
+        kwargs["channels_first"] = layout == "channels_first"
+    output_layout = _layout_name(kwargs.pop("data_format", None))
+    if output_layout not in (None, "channels_first"):
         raise ValueError(
             f"data_format {output_layout!r} is not supported: pixel_values are always "
             "channels_first, (batch, channels, height, width), as the encoder takes them."
         )
     return kwargs
+
+
+def _layout_name(layout: Any) -> str | None:
+    """A layout given as a string or as transformers' `ChannelDimension` enum, as a string."""
+    return None if layout is None else str(getattr(layout, "value", layout))
 
 
 def to_channels_first_tensor(

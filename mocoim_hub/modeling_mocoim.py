@@ -107,8 +107,7 @@ class MocoImPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError(f"use_safetensors=False is not supported. {CONVERT_HINT}")
         kwargs["use_safetensors"] = True
-        if pretrained_model_name_or_path is not None:  # None: weights from `state_dict=`
-            _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
+        _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except OSError as err:
@@ -117,7 +116,9 @@ class MocoImPreTrainedModel(PreTrainedModel):
             raise
 
 
-def _reject_pickle_only_folder(path: str | os.PathLike, subfolder: str) -> None:
+def _reject_pickle_only_folder(path: str | os.PathLike | None, subfolder: str) -> None:
+    if path is None:  # weights given as `state_dict=`
+        return
     folder = Path(path) / subfolder
     if not folder.is_dir() or any(folder.glob("*.safetensors")):
         return
@@ -222,7 +223,7 @@ class MocoImBackbone(BackboneMixin, _StagedEncoder):
     Loads `MocoImModel` checkpoints as they are.
 
     ```python
-    backbone = AutoBackbone.from_pretrained("runs/demo/model", out_features=["layer2", "layer4"])
+    backbone = MocoImBackbone.from_pretrained("runs/demo/model", out_features=["layer2", "layer4"])
     backbone(pixel_values).feature_maps  # (layer2 map, layer4 map)
     ```
     """
