@@ -2,7 +2,8 @@
 
 Importing the package registers the `mocoim` model type with transformers' Auto classes, so
 `AutoModel`, `AutoModelForImageClassification`, `AutoImageProcessor` and pipelines load MoCo-IM
-folders and Hub repos without `trust_remote_code`.
+folders and Hub repos without `trust_remote_code`, and makes the image pipelines read MoCo-IM
+inputs as the processor does (DICOM, 16-bit, arrays; see `mocoim_hub.pipelines`).
 """
 
 from transformers import (
@@ -24,6 +25,8 @@ from .modeling_mocoim import (
     MocoImPreTrainedModel,
     resolve_layers,
 )
+from .pipelines import register_pipelines
+from .sources import ModelNotFoundError
 
 __version__ = "0.1.0"  # the one version source (pyproject reads it)
 
@@ -46,6 +49,7 @@ MocoImModel.register_for_auto_class("AutoModel")
 MocoImForImageClassification.register_for_auto_class("AutoModelForImageClassification")
 MocoImBackbone.register_for_auto_class("AutoBackbone")
 MocoImImageProcessor.register_for_auto_class("AutoImageProcessor")
+register_pipelines()
 
 __all__ = [
     "MocoImBackbone",
@@ -54,6 +58,7 @@ __all__ = [
     "MocoImImageProcessor",
     "MocoImModel",
     "MocoImPreTrainedModel",
+    "ModelNotFoundError",
     "load_image",
     "read_dicom",
     "resolve_layers",

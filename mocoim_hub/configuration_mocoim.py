@@ -62,6 +62,8 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
         intermediate_layers: stages (1..4) the intermediate loss was applied to.
         intermediate_weights: weight of the loss at each of those stages.
         pretraining_hparams: the full resolved pretraining recipe, rendered into model cards.
+        finetuning_hparams: for a fine-tuned classifier, how it was fine-tuned (dataset, label
+            fraction, optimiser settings, chosen epoch), rendered into its model card.
         out_features, out_indices: the stages `MocoImBackbone` returns (names in `STAGE_NAMES` or
             indices 0..4); default the last.
 
@@ -87,6 +89,7 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
     intermediate_layers: list[int] | None = None
     intermediate_weights: list[float] | None = None
     pretraining_hparams: dict[str, Any] | None = None
+    finetuning_hparams: dict[str, Any] | None = None
 
     def __post_init__(self, **kwargs):
         self.stage_names = list(STAGE_NAMES)
@@ -176,6 +179,12 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
             f"{len(weights)} weights: {weights}.",
         )
         _expect(all(w >= 0 for w in weights), f"intermediate_weights must be >= 0, got {weights}.")
+        for name in ("pretraining_hparams", "finetuning_hparams"):
+            value = getattr(self, name)
+            _expect(
+                value is None or isinstance(value, dict),
+                f"Expected {name} to be a dict of settings (or null) but got {value!r}.",
+            )
 
     @property
     def block_type(self) -> str:

@@ -19,6 +19,7 @@ from .features import extract_features
 from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import load_image
 from .modeling_mocoim import MocoImForImageClassification, MocoImModel
+from .sources import ModelNotFoundError, check_model_source
 
 DEFAULT_MODEL = "runs/demo/model"  # what the README's main command writes
 MAX_UPLOAD_BYTES = 64 * 2**20
@@ -49,6 +50,10 @@ def load_model(source: str) -> LoadedModel:
     source = source.strip()
     if not source:
         raise ValueError("No model given: enter a model folder or Hub id.")
+    try:
+        check_model_source(source)  # a mistyped path fails here, with a suggestion
+    except ModelNotFoundError as error:
+        raise ValueError(str(error)) from error
     if not is_model_source(source):
         raise ValueError(
             f"{source!r} is neither a folder nor a Hub id (org/name). Make the demo model with "
@@ -106,18 +111,30 @@ def embed(loaded: LoadedModel, pixels: torch.Tensor) -> np.ndarray:
 
 @torch.inference_mode()
 def activation_overlays(loaded: LoadedModel, pixels: torch.Tensor) -> list[tuple[np.ndarray, str]]:
-    """For layer1..layer4: mean absolute activation, upsampled and blended over the input."""
+    """For layer1..layer4: mean absolute activation over channels, blended over the input.
+
+    Maps of 2×2 cells or fewer are upsampled without interpolation, so no structure is invented;
+    a map whose cells are equal (always so at 1×1) shows the input untinted and says so, instead
+    of stretching rounding noise to the full colour range."""
     from matplotlib import colormaps
 
     base = as_seen_by_model(loaded, pixels).astype(np.float32) / 255
     maps = loaded.encoder.layer_features(pixels, layers=list(LAYERS), pooled=False)
     overlays = []
     for name, feature in maps.items():
-        heat = feature[0].abs().mean(0, keepdim=True)[None]
-        heat = F.interpolate(heat, size=base.shape[:2], mode="bilinear", align_corners=False)[0, 0]
-        heat = ((heat - heat.min()) / (heat.max() - heat.min() + 1e-8)).numpy()
+        heat = feature[0].float().abs().mean(0)
+        height, width = heat.shape
+        caption = f"{name}: {feature.shape[1]} channels, {height}×{width}"
+        low, high = float(heat.min()), float(heat.max())
+        if high - low <= 1e-3 * max(abs(high), 1e-12):
+            note = f"{caption}, uniform (mean |activation| {high:.3g}): nothing to localise"
+            overlays.append(((base * 255).astype(np.uint8), note))
+            continue
+        mode = "nearest" if min(height, width) <= 2 else "bilinear"
+        heat = F.interpolate(heat[None, None], size=base.shape[:2], mode=mode,
+                             **({} if mode == "nearest" else {"align_corners": False}))[0, 0]  # fmt: skip
+        heat = ((heat - low) / (high - low)).clamp(0, 1).numpy()
         blended = 0.55 * base + 0.45 * colormaps["inferno"](heat)[..., :3]
-        caption = f"{name}: {feature.shape[1]} channels, {feature.shape[2]}×{feature.shape[3]}"
         overlays.append(((blended * 255).astype(np.uint8), caption))
     return overlays
 
@@ -136,8 +153,9 @@ def layer_similarities(
 def classify(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, float]:
     if loaded.classifier is None:
         raise ValueError(
-            f"{loaded.source} is an encoder without a classification head. Fine-tune one with "
-            "`mocoim-finetune --modes full` or `MocoImForImageClassification`, then load it here."
+            f"{loaded.source} is an encoder without a classification head. Make a classifier with "
+            f"`mocoim-finetune --models {loaded.source} --modes full --output-dir runs/fine-tune "
+            "--save-model runs/classifier`, then enter runs/classifier as the model."
         )
     logits = loaded.classifier(pixels).logits[0]
     multi_label = loaded.classifier.config.problem_type == "multi_label_classification"

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .configuration_mocoim import STAGE_NAMES
-from .data.adapters import ImageDataset
+from .data.adapters import BadImagePolicy, ImageDataset
 from .data.loading import make_loader
 from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import ImageLike
@@ -129,13 +129,16 @@ def embed_images(
     layers: LayerSpec | Sequence[LayerSpec] | None = "layer4",
     batch_size: int = 32,
     progress: bool = True,
+    on_bad_image: BadImagePolicy = "error",
 ) -> dict[str, np.ndarray]:
     """Global-average-pooled features of `layers` for each image, as `{layer: (n, channels)}`.
 
     Images may be anything the processor takes (PIL, arrays, tensors, file paths incl. DICOM).
+    With `on_bad_image="skip"` an unreadable file gets a row of NaN instead of an error.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    unlabelled = ImageDataset(list(images), np.zeros(len(images), np.int64), ["unlabelled"])
+    unlabelled = ImageDataset(list(images), np.zeros(len(images), np.int64), ["unlabelled"],
+                              on_bad_image=on_bad_image)  # fmt: skip
     return extract_features(model, unlabelled, layers=layers, batch_size=batch_size,
                             processor=processor, num_workers=0, progress=progress)  # fmt: skip

@@ -14,7 +14,15 @@ from torchvision.transforms.v2 import functional as TF
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .configuration_mocoim import default_normalization
-from .imaging import INTENSITY_SCALINGS, ImageLike, load_image, pil_to_array, scale_intensity
+from .imaging import (
+    INTENSITY_SCALINGS,
+    ImageLike,
+    is_dicom_dataset,
+    load_image,
+    pil_to_array,
+    scale_intensity,
+)
+from .sources import check_model_source
 
 RESAMPLING = {
     "nearest": InterpolationMode.NEAREST_EXACT,
@@ -81,6 +89,12 @@ class MocoImImageProcessor(BaseImageProcessor):
         self.intensity_scaling = intensity_scaling
         self.channels_first = channels_first
         self._validate()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`BaseImageProcessor.from_pretrained`; a local path that names no folder fails at once."""
+        check_model_source(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @classmethod
     def from_model_config(cls, config, **kwargs: Any) -> MocoImImageProcessor:
@@ -214,7 +228,7 @@ def to_channels_first_tensor(
 ) -> torch.Tensor:
     """One image as a CxHxW tensor with C in {1, 3}: uint8 kept as is (fast resizing), anything
     else float32 in [0, 1]."""
-    if isinstance(image, (str, os.PathLike)):
+    if isinstance(image, (str, os.PathLike)) or is_dicom_dataset(image):
         image = load_image(image)
     if isinstance(image, PIL.Image.Image):
         array, channels_first = pil_to_array(image), False
@@ -226,7 +240,8 @@ def to_channels_first_tensor(
         array = image
     else:
         raise ValueError(
-            "Expected a PIL image, a numpy array, a torch tensor or an image file path, but got "
+            "Expected a PIL image, a numpy array, a torch tensor, an image or DICOM file path or a "
+            "pydicom dataset, but got "
             f"{type(image).__name__}."
         )
     array = _to_hwc(array, channels_first)

@@ -45,7 +45,10 @@ def is_dicom(path: str | os.PathLike) -> bool:
 
 
 def load_image(source: str | os.PathLike | bytes, frame: int = 0) -> PIL.Image.Image | np.ndarray:
-    """Open a PNG/JPEG/TIFF/... file (16-bit kept) as PIL, or a DICOM file as float32 in [0, 1]."""
+    """Open a PNG/JPEG/TIFF/... file (16-bit kept) as PIL, or a DICOM file (or a pydicom dataset
+    already read) as float32 in [0, 1]."""
+    if is_dicom_dataset(source):
+        return read_dicom(source, frame=frame)
     if isinstance(source, bytes):
         if source[128:132] == b"DICM":
             return read_dicom(io.BytesIO(source), frame=frame)
@@ -55,6 +58,13 @@ def load_image(source: str | os.PathLike | bytes, frame: int = 0) -> PIL.Image.I
     if is_dicom(source):
         return read_dicom(source, frame=frame)
     return _open_pil(source, os.fspath(source))
+
+
+def is_dicom_dataset(value: Any) -> bool:
+    """True for a pydicom `Dataset` (checked without importing pydicom)."""
+    return any(
+        c.__module__.startswith("pydicom") and c.__name__ == "Dataset" for c in type(value).__mro__
+    )
 
 
 def _open_pil(source: Any, name: str) -> PIL.Image.Image:
@@ -84,15 +94,16 @@ def _import_pydicom():
     return pydicom, apply_modality_lut, apply_voi_lut
 
 
-def read_dicom(source: str | os.PathLike | io.BytesIO, frame: int = 0) -> np.ndarray:
-    """Read one frame of a DICOM image as float32 in [0, 1] (grayscale HxW, or colour HxWx3).
+def read_dicom(source: str | os.PathLike | io.BytesIO | Any, frame: int = 0) -> np.ndarray:
+    """Read one frame of a DICOM file or pydicom dataset as float32 in [0, 1] (grayscale HxW, or
+    colour HxWx3).
 
     The modality LUT is applied first; then the first VOI window (centre/width) when the file has
     one, else its VOI LUT, else the frame's own min..max; MONOCHROME1 is inverted.
     """
     pydicom, apply_modality_lut, apply_voi_lut = _import_pydicom()
     try:
-        dataset = pydicom.dcmread(source)
+        dataset = source if is_dicom_dataset(source) else pydicom.dcmread(source)
         pixels = dataset.pixel_array
     except Exception as err:  # pydicom raises many types for malformed files
         raise ValueError(f"Could not read DICOM pixel data ({type(err).__name__}: {err}).") from err

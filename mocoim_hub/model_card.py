@@ -20,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .configuration_mocoim import MocoImConfig
 from .data.kinds import DatasetInfo, card_info
 from .results import Estimate, percent
+from .sources import looks_local
 
 TEMPLATE = "mocoim.md.j2"
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -52,6 +53,8 @@ def render_model_card(
     """The card of a MoCo-IM model, every value taken from `config` and `evaluations`."""
     dataset = card_info(config.pretraining_dataset)
     classifier = "MocoImForImageClassification" in (config.architectures or [])
+    finetuning = dict(config.finetuning_hparams or {})
+    base_model = base_model or _hub_id(finetuning.get("encoder"))
     loss = config.intermediate_loss or "none"
     card_data = ModelCardData(
         library_name="transformers",
@@ -86,6 +89,15 @@ def render_model_card(
         image_std=config.image_std,
         recipe_name=config.pretraining_recipe or "unknown",
         hparams=sorted((config.pretraining_hparams or {}).items()),
+        classifier=classifier,
+        pretrained=config.intermediate_loss is not None,
+        labels=[config.id2label[i] for i in sorted(config.id2label)],
+        multi_label=config.problem_type == "multi_label_classification",
+        finetuning=sorted(finetuning.items()),
+        finetuning_dataset=finetuning.get("dataset"),
+        finetuning_labels=percent(finetuning["label_fraction"])
+        if "label_fraction" in finetuning
+        else None,
         loss_curve=loss_curve,
         evaluations=list(evaluations),
         evaluation_tables=_evaluation_tables(evaluations),
@@ -105,9 +117,18 @@ def _model_index_entry(evaluation: Estimate, dataset: DatasetInfo) -> EvalResult
     )
 
 
+def _hub_id(source: str | None) -> str | None:
+    """`source` if it names a Hub repo rather than a local folder."""
+    if not source or looks_local(source) or Path(source).exists() or source.count("/") != 1:
+        return None
+    return source
+
+
 INTERVALS = {
     "test images": "mean over seeds (seeds differ in their labelled subset and training) with a "
     "95 % percentile-bootstrap interval over the test images",
+    "test images, one model": "this classifier's metrics with a 95 % percentile-bootstrap "
+    "interval over the test images",
     "pretraining seeds": "mean over pretraining seeds of this recipe (each first averaged over "
     "its labelled subsets) with a 95 % percentile-bootstrap interval over those seeds",
 }

@@ -20,6 +20,7 @@ from transformers.modeling_outputs import (
 )
 
 from .configuration_mocoim import BACKBONES, STAGE_NAMES, MocoImConfig
+from .sources import check_model_source
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pth.tar", ".tar", ".ckpt", ".pkl")
 CONVERT_HINT = (
@@ -107,6 +108,7 @@ class MocoImPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False:
             raise ValueError(f"use_safetensors=False is not supported. {CONVERT_HINT}")
         kwargs["use_safetensors"] = True
+        check_model_source(pretrained_model_name_or_path)
         _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)

@@ -1,6 +1,6 @@
 """`mocoim-extract` run from a source checkout; `--help` explains it (mocoim_hub/commands/extract.py)."""
 
-from mocoim_hub.commands.extract import main
+from mocoim_hub.commands import extract
 
 if __name__ == "__main__":
-    main()
+    extract()

@@ -1,6 +1,6 @@
 """`mocoim-finetune` run from a source checkout; `--help` explains it (mocoim_hub/commands/finetune.py)."""
 
-from mocoim_hub.commands.finetune import main
+from mocoim_hub.commands import finetune
 
 if __name__ == "__main__":
-    main()
+    finetune()

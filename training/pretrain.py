@@ -1,6 +1,6 @@
 """`mocoim-pretrain` run from a source checkout; `--help` explains it (mocoim_hub/commands/pretrain.py)."""
 
-from mocoim_hub.commands.pretrain import main
+from mocoim_hub.commands import pretrain
 
 if __name__ == "__main__":
-    main()
+    pretrain()

@@ -12,7 +12,9 @@
 | `mocoim-space` | `mocoim_hub.space` | package the Gradio demo as a Space and push it |
 
 `training/*.py` in the source checkout are the same programs (`python training/pretrain.py`).
-A program whose optional dependencies are missing stops with one line naming the extra to install.
+A program whose optional dependencies are missing stops with one line naming the extra to install;
+one given a local model path that holds no model stops with one line saying so, before it writes
+anything.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import sys
 from collections.abc import Callable
 
 from ..extras import MissingExtraError
+from ..sources import ModelNotFoundError
 
 
 def _console_script(module: str) -> Callable[[], None]:
     def run() -> None:
         try:
             sys.exit(importlib.import_module(module).main())
-        except MissingExtraError as error:
+        except (MissingExtraError, ModelNotFoundError) as error:
             sys.exit(str(error))
 
     return run

@@ -4,6 +4,7 @@ which models, which dataset, which label fractions and seeds."""
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import torch
 
 from ..data.adapters import ImageDataset
 from ..data.kinds import CUSTOM_DATASET, DATASETS, card_info, open_dataset
+from ..demo import DEFAULT_MODEL
 from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
+from ..sources import check_model_source
 
 RANDOM = "random"
 
@@ -58,6 +61,9 @@ def load_encoders(specs: Sequence[str], device: str = "cpu") -> list[Encoder]:
         raise SystemExit(
             f"The first model must be a folder or Hub id ('{RANDOM}' copies its architecture)."
         )
+    for spec in specs:  # every path checked before the first model loads
+        if spec != RANDOM:
+            check_model_source(parse_model_spec(spec)[1])
     encoders: list[Encoder] = []
     for spec in specs:
         if spec == RANDOM:
@@ -77,3 +83,9 @@ def load_models_and_data(
     info = card_info(args.dataset)
     name = args.dataset if info is CUSTOM_DATASET else info.name
     return encoders, splits, name
+
+
+def demo_command(model: str) -> str:
+    """The command that opens the Gradio demo on `model` (a folder or Hub id)."""
+    app = "python app.py" if Path("app.py").is_file() else "python -m mocoim_hub.app"
+    return app if model == DEFAULT_MODEL else f"MOCOIM_MODEL={shlex.quote(str(model))} {app}"

@@ -10,6 +10,8 @@ photograph, an immunohistochemistry slide and a CT slice) and prints their cosin
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +19,12 @@ import torch
 
 from .. import MocoImConfig, MocoImImageProcessor, MocoImModel
 from ..configuration_mocoim import BACKBONES, STAGE_NAMES
+from ..data.adapters import SKIP_HINT
 from ..examples import example_images
 from ..features import embed_images
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -38,7 +41,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--save-model", type=Path, help="also save the encoder and processor here")
     parser.add_argument("--output", type=Path, default=Path("features.npz"))
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args()
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="give unreadable files a row of NaN instead of stopping",
+    )
+    return parser.parse_args(argv)
 
 
 def load_encoder(args: argparse.Namespace) -> tuple[MocoImModel, MocoImImageProcessor]:
@@ -58,23 +66,31 @@ def cosine_similarities(features: np.ndarray) -> np.ndarray:
     return unit @ unit.T
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     model, processor = load_encoder(args)
     if args.save_model:
         model.save_pretrained(args.save_model)
         processor.save_pretrained(args.save_model)
         print(f"saved encoder + image processor to {args.save_model}")
     images = {path: path for path in args.images} or example_images()
-    features = embed_images(
-        model, processor, list(images.values()), layers=args.layers, batch_size=args.batch_size
-    )
+    try:
+        features = embed_images(model, processor, list(images.values()), layers=args.layers,
+                                batch_size=args.batch_size,
+                                on_bad_image="skip" if args.skip_bad_images else "error")  # fmt: skip
+    except ValueError as error:
+        sys.exit(str(error).replace(SKIP_HINT, "pass --skip-bad-images"))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.output, names=np.array(list(images), dtype=str), **features)
     print(f"wrote {', '.join(f'{k} {v.shape}' for k, v in features.items())} to {args.output}")
+    deepest = list(features)[-1]
+    skipped = [
+        str(n) for n, row in zip(images, features[deepest], strict=True) if np.isnan(row).any()
+    ]
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable file(s), rows of NaN: {', '.join(skipped)}")
 
     names = [Path(str(name)).name for name in images]
-    deepest = list(features)[-1]
     print(f"\ncosine similarity of {deepest} embeddings:")
     print(" " * 22 + "".join(f"{n[:12]:>14}" for n in names))
     for name, row in zip(names, cosine_similarities(features[deepest]), strict=True):

@@ -7,9 +7,18 @@ training labels, several seeds, several encoders on identical labelled subsets.
 
 `random` is a randomly initialised encoder of the first model's architecture (torchvision's
 initialisation, BatchNorm statistics at their defaults), the baseline every comparison needs.
-Writes `results.json`, `results.md` (printed at the end) and `results.png` to --output-dir, adds
-the results to the card of each model that is a local folder (README.md, eval_results.json), and
-with --push-to-hub uploads the first model's folder with its updated card.
+Writes `results.json`, `results.md` (printed at the end) and `results.png` to --output-dir and
+adds the results to the card of each model that is a local folder (README.md, eval_results.json).
+
+A classifier to keep: with `--modes full --save-model DIR`, the first model fine-tuned with the
+largest fraction's labels (first seed) is saved to DIR with its processor, settings, test metrics
+and card, ready for `pipeline("image-classification", model=DIR)` and the demo's Classify tab:
+
+    mocoim-finetune --models runs/demo/model --modes full --fractions 0.1 --seeds 0 \
+        --output-dir runs/demo/fine-tune --save-model runs/demo/classifier
+
+--push-to-hub uploads that classifier (with --save-model) or else the first model's folder with
+its updated card.
 """
 
 from __future__ import annotations
@@ -19,13 +28,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..finetune import card_evaluations, run_sweep, write_results
+from ..finetune import card_evaluations, run_sweep, save_classifier, write_results
 from ..finetune.sweep import MODES
 from ..hub import add_hub_arguments, check_hub_arguments, publish
 from ..model_card import save_evaluations, write_model_card
+from ..results import percent
 from .evaluation import (
     RANDOM,
     add_model_and_data_arguments,
+    demo_command,
     load_models_and_data,
     parse_model_spec,
 )
@@ -59,9 +70,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="bootstrap replicates for the CIs"
     )
+    parser.add_argument(
+        "--save-model",
+        type=Path,
+        help="save the first model's classifier fine-tuned with the largest fraction (first seed) "
+        "here (needs --modes full)",
+    )
     add_hub_arguments(parser)
     args = parser.parse_args(argv)
     check_hub_arguments(args)
+    if args.save_model and "full" not in args.modes:
+        parser.error("--save-model keeps a fine-tuned classifier: add --modes full.")
+    keep = (max(args.fractions), args.seeds[0]) if args.save_model else None
 
     # --- encoders and data ------------------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
@@ -78,15 +98,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         cache_dir=args.output_dir / "feature_cache",
         ordinal=args.ordinal,
         n_resamples=args.bootstrap,
-        fine_tune_options={
-            "epochs": args.epochs,
-            "patience": args.patience,
-            "max_images": args.max_images,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "augmentation": args.augmentation,
-            "device": args.device,
-        },
+        fine_tune_options={**fine_tune_settings(args), "device": args.device},
+        keep=keep,
     )
     paths = write_results(results, args.output_dir)
 
@@ -96,13 +109,43 @@ def main(argv: Sequence[str] | None = None) -> None:
         folder = Path(parse_model_spec(spec)[1])
         if spec != RANDOM and folder.is_dir():
             save_evaluations(card_evaluations(results, encoder.name), folder)
-            write_model_card(folder, args.hub_model_id if folder == first else None)
+            own_card = folder == first and not args.save_model  # else the id is the classifier's
+            write_model_card(folder, args.hub_model_id if own_card else None)
             print(f"added the results to the model card in {folder}")
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}\n")
     print(paths["markdown"].read_text())
-    if args.push_to_hub and not first.is_dir():
-        sys.exit(f"--push-to-hub needs the first model to be a local folder, not {first}.")
-    publish(first, args)
+    if args.save_model:
+        save_kept_classifier(results, encoders[0], splits["test"], args)
+        print(f"saved the classifier (1 of the runs above: {percent(keep[0])} labels, seed "
+              f"{keep[1]}) with its test metrics and card to {args.save_model}")  # fmt: skip
+        publish(args.save_model, args)
+    else:
+        if args.push_to_hub and not first.is_dir():
+            sys.exit(f"--push-to-hub needs the first model to be a local folder, not {first}.")
+        publish(first, args)
+    shown = args.save_model or parse_model_spec(args.models[0])[1]
+    print(f"\nNext:\n  {demo_command(str(shown))}   # the Gradio demo on {shown}\n"
+          f"  mocoim-analyze --models {args.models[0]} random --output-dir "
+          f"{args.output_dir.parent / 'analysis'}   # CKA, layer-wise probing, KS")  # fmt: skip
+
+
+def fine_tune_settings(args: argparse.Namespace) -> dict:
+    """The options of `fine_tune` given on the command line."""
+    names = ("epochs", "patience", "max_images", "lr", "batch_size", "augmentation")
+    return {name: getattr(args, name) for name in names}
+
+
+def save_kept_classifier(results, encoder, test, args: argparse.Namespace) -> None:
+    """Save the classifier `run_sweep` kept, with its settings, test metrics and card."""
+    fraction, seed = max(args.fractions), args.seeds[0]
+    run = next(r for r in results.runs if (r.model, r.mode, r.label_fraction, r.seed)
+               == (encoder.name, "full", fraction, seed))  # fmt: skip
+    settings = {"encoder": parse_model_spec(args.models[0])[1], "seed": seed,
+                "train_images": run.train_images, "ordinal": args.ordinal,
+                **fine_tune_settings(args), **run.chosen}  # fmt: skip
+    save_classifier(results.classifier.model, encoder.processor, args.save_model, test=test,
+                    dataset=results.dataset, label_fraction=fraction, settings=settings,
+                    ordinal=args.ordinal, n_resamples=args.bootstrap, repo_id=args.hub_model_id)  # fmt: skip
 
 
 if __name__ == "__main__":

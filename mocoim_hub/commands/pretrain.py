@@ -298,8 +298,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"weights are in {checkpoint_path}: free space, then rerun with --resume to save "
                 "without training further."
             )
-        print(f"saved the encoder and its model card to {model_dir}")
+        print(f"saved the encoder and its model card to {model_dir} (checkpoint, metrics.jsonl, "
+              f"loss_curves.png and TensorBoard logs in {output_dir})")  # fmt: skip
         publish(model_dir, args)
+        print(f"Next: mocoim-finetune --models {model_dir} random --output-dir "
+              f"{output_dir / 'few-label'}   # few-label evaluation against random init")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ NIH_FINDINGS = (
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 BadImagePolicy = Literal["error", "skip"]
+SKIP_HINT = "pass on_bad_image='skip'"  # commands name their own flag in its place
 ProblemType = Literal["single_label_classification", "multi_label_classification"]
 
 
@@ -126,7 +127,7 @@ class ImageDataset(torch.utils.data.Dataset):
             where = source if isinstance(source, (str, os.PathLike)) else f"image {index}"
             if self.on_bad_image == "error":
                 raise ValueError(
-                    f"Bad image {where} ({err}). Fix or remove it, or pass on_bad_image='skip'."
+                    f"Bad image {where} ({err}). Fix or remove it, or {SKIP_HINT}."
                 ) from err
             self.bad_images.add(str(where), str(err))
             logger.warning("skipping bad image %s (%s)", where, err)
@@ -167,7 +168,7 @@ def _check_files(paths: Sequence[Path], on_bad_image: BadImagePolicy) -> np.ndar
             keep[i] = False
             bad.add(str(path), reason)
     if bad.count and on_bad_image == "error":
-        raise ValueError(f"{bad}. Fix them, or pass on_bad_image='skip'.")
+        raise ValueError(f"{bad}. Fix them, or {SKIP_HINT}.")
     if bad.count:
         logger.warning("skipping %s", bad)
     return keep

@@ -7,6 +7,7 @@ from ..extras import require
 require("Few-label evaluation (mocoim_hub.finetune)", "scipy", "matplotlib")
 
 from ..features import extract_features
+from .classifier import save_classifier, test_evaluations
 from .full import FineTuneResult, classifier_from_encoder, fine_tune, predict
 from .linear import LinearProbe, linear_probe
 from .metrics import PRIMARY_METRIC, Score, bootstrap, evaluate, task_of
@@ -17,5 +18,6 @@ __all__ = [
     "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score",
     "SweepResults", "bootstrap", "card_evaluations", "classifier_from_encoder", "evaluate",
     "extract_features", "fine_tune", "labelled_subsets", "linear_probe", "markdown_table",
-    "plot_results", "predict", "run_sweep", "task_of", "write_results",
+    "plot_results", "predict", "run_sweep", "save_classifier", "task_of", "test_evaluations",
+    "write_results",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ from ..features import extract_features
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImModel
 from ..results import Estimate
-from .full import fine_tune, predict
+from .full import FineTuneResult, fine_tune, predict
 from .linear import DEFAULT_L2, linear_probe
 from .metrics import PRIMARY_METRIC, Task, bootstrap, evaluate, task_of
 
@@ -78,9 +78,12 @@ class SweepResults:
     runs: list[Run]
     summary: list[Estimate]  # mean over seeds of each metric, interval over `interval`
     interval: str = "test images"  # what the summary's bootstrap intervals resample
+    classifier: FineTuneResult | None = field(default=None, repr=False)  # the one `keep` asked for
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"task": self.task, "dataset": self.dataset, "interval": self.interval,
+                "runs": [asdict(r) for r in self.runs],
+                "summary": [asdict(s) for s in self.summary]}  # fmt: skip
 
     @classmethod
     def from_dict(cls, values: dict) -> SweepResults:
@@ -131,10 +134,13 @@ def run_sweep(
     ordinal: bool = False,
     n_resamples: int = 1000,
     fine_tune_options: dict | None = None,
+    keep: tuple[float, int] | None = None,
     progress: bool = True,
 ) -> SweepResults:
     """Train and test a probe (`"linear"`) or a fine-tuned model (`"full"`) per encoder, mode,
-    label fraction and seed; summarise each (encoder, mode, fraction) over its seeds."""
+    label fraction and seed; summarise each (encoder, mode, fraction) over its seeds. With
+    `keep=(fraction, seed)`, the first encoder's classifier fine-tuned with that labelled subset
+    is returned in `classifier` (the others are dropped as they are tested)."""
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         raise ValueError(f"Unknown mode(s) {unknown}; expected some of {', '.join(MODES)}.")
@@ -146,6 +152,12 @@ def run_sweep(
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     task = task_of(train.labels, len(train.label_names))
     subsets = labelled_subsets(train, fractions, seeds)
+    if keep is not None and ("full" not in modes or tuple(keep) not in subsets):
+        raise ValueError(
+            f"keep={keep} needs mode 'full' and a (fraction, seed) of the sweep: fractions "
+            f"{list(fractions)}, seeds {list(seeds)}."
+        )
+    kept = None
     runs: list[Run] = []
     test_scores: dict[tuple[str, str, float], list[np.ndarray]] = {}
     for encoder in encoders:
@@ -172,6 +184,8 @@ def run_sweep(
                                        task, ordinal=ordinal, seed=seed, progress=False,
                                        **(fine_tune_options or {}))  # fmt: skip
                     scores = predict(result.model, encoder.processor, test, task)
+                    if encoder is encoders[0] and (fraction, seed) == tuple(keep or ()):
+                        kept = result
                     chosen = {"best_epoch": result.best_epoch,
                               **_validation(result.history[result.best_epoch - 1], task)}  # fmt: skip
                 runs.append(Run(encoder.name, mode, fraction, seed, len(rows),
@@ -184,7 +198,7 @@ def run_sweep(
             task, test.labels, scores, n_resamples, ordinal=ordinal
         ).items()
     ]
-    return SweepResults(task, dataset_name, runs, summary)
+    return SweepResults(task, dataset_name, runs, summary, classifier=kept)
 
 
 def _validation(metrics: dict[str, float], task: Task) -> dict[str, float]:

@@ -94,7 +94,9 @@ def test_fifty_clients_for_a_minute(app_server):
             time.sleep(0.25)
 
     def user(index: int) -> None:
-        client = Client(url, verbose=False)
+        # One queue on 2 cores answers in seconds to tens of seconds under this load; httpx's
+        # default 5 s timeout would count a slow upload as a failure of the server.
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 300})
         for k in itertools.count():
             if time.perf_counter() > end:
                 return

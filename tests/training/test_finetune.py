@@ -1,4 +1,5 @@
-"""`training/finetune.py` end to end on the embedded dataset, pushing the updated card."""
+"""`training/finetune.py` end to end on the embedded dataset: results, cards, a saved classifier
+served and pushed."""
 
 import json
 import subprocess
@@ -45,3 +46,52 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
         in card.text
     )
     assert hub.file("org/demo", "README.md") == (model_dir / "README.md").read_bytes()
+
+
+@pytest.mark.slow
+def test_fine_tune_save_serve_and_push_a_classifier(tmp_path, tiny_config, hub):
+    """The round trip of a user with few labels: fine-tune -> saved folder -> pipeline -> the
+    demo's Classify tab -> pushed -> pipeline from the Hub id."""
+    from gradio_client import Client, handle_file
+    from transformers import pipeline
+
+    from mocoim_hub.app import build_demo
+    from mocoim_hub.examples import example_files
+
+    encoder_dir = save_for_hub(MocoImModel(tiny_config), MocoImImageProcessor.from_model_config(tiny_config),
+                               tmp_path / "demo" / "model", "org/demo")  # fmt: skip
+    classifier_dir = tmp_path / "demo" / "classifier"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--models", str(encoder_dir), "--output-dir", str(tmp_path / "out"),
+         "--modes", "full", "--fractions", "0.01", "--seeds", "0", "--epochs", "1", "--bootstrap", "50",
+         "--save-model", str(classifier_dir), "--push-to-hub", "--hub-model-id", "org/demo-classifier"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"with its test metrics and card to {classifier_dir}" in result.stdout
+    assert "Next:" in result.stdout and f"MOCOIM_MODEL={classifier_dir}" in result.stdout
+
+    card = ModelCard.load(classifier_dir / "README.md")
+    assert card.data.pipeline_tag == "image-classification"
+    assert 'pipeline("image-classification", model="org/demo-classifier")' in card.text
+    ct = str(example_files(tmp_path / "examples")["ct"])
+    local = pipeline("image-classification", model=str(classifier_dir))(ct, top_k=3)
+    assert len(local) == 3 and sum(r["score"] for r in local) <= 1 + 1e-6
+
+    demo = build_demo(str(classifier_dir))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        shown = Client(demo.local_url, verbose=False).predict(str(classifier_dir), handle_file(ct),
+                                                              api_name="/classify")  # fmt: skip
+    finally:
+        demo.close()
+    assert shown["label"] == local[0]["label"]
+    assert {c["label"]: c["confidence"] for c in shown["confidences"]}[
+        local[0]["label"]
+    ] == pytest.approx(local[0]["score"], abs=1e-5)
+
+    assert (
+        hub.file("org/demo-classifier", "README.md") == (classifier_dir / "README.md").read_bytes()
+    )
+    from_hub = pipeline("image-classification", model="org/demo-classifier")(ct, top_k=3)
+    assert from_hub == local

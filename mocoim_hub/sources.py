@@ -1,0 +1,59 @@
+"""Where a model comes from: a local folder or a Hub id, told apart before any network call.
+
+A name that can only be a path (it starts with `.`, `/` or `~`, holds more than one `/` or a
+`\\`, or its parent folder exists here) and names no folder fails at once with one line, instead
+of going to the Hub as a repo id and coming back after retries as a connection error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+MAKE_A_MODEL = "Make one with `mocoim-pretrain --recipe demo --output-dir runs/demo`"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A local model path that names no model folder."""
+
+
+def looks_local(source: str | os.PathLike) -> bool:
+    """True if `source` cannot be a Hub id (`name` or `org/name`) and must be a path."""
+    text = os.fspath(source)
+    parent = Path(text).expanduser().parent
+    return (
+        text.startswith((".", "/", "~"))
+        or text.count("/") > 1
+        or "\\" in text
+        or (parent != Path(".") and parent.is_dir())
+    )
+
+
+def check_model_source(source: str | os.PathLike | None) -> None:
+    """Raise `ModelNotFoundError` when `source` is a path that holds no model folder; a folder, a
+    Hub id or None (weights given another way) pass."""
+    if source is None or not isinstance(source, str | os.PathLike):
+        return
+    path = Path(source).expanduser()
+    if path.is_dir() or not looks_local(source):
+        return
+    if path.exists():
+        raise ModelNotFoundError(
+            f"{os.fspath(source)} is a file; expected a model folder (config.json, "
+            "model.safetensors) or a Hub id (org/name)."
+        )
+    raise ModelNotFoundError(
+        f"No model folder at {os.fspath(source)}{_suggestion(path)}. {MAKE_A_MODEL}, or give a "
+        "Hub id (org/name)."
+    )
+
+
+def _suggestion(path: Path) -> str:
+    """`; did you mean …?` naming the closest folder beside where `path` points, if any."""
+    parent = path.parent
+    if not parent.is_dir():
+        return ""
+    siblings = [p.name for p in parent.iterdir() if p.is_dir()]
+    close = difflib.get_close_matches(path.name, siblings, n=1)
+    return f" (did you mean {parent / close[0]}?)" if close else ""
