@@ -20,7 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .configuration_mocoim import MocoImConfig
 from .data.kinds import DatasetInfo, card_info
 from .results import Estimate, percent
-from .sources import looks_local
+from .sources import looks_local, require_model_folder
 
 TEMPLATE = "mocoim.md.j2"
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -181,7 +181,7 @@ def is_unedited(card_text: str) -> bool:
 def write_model_card(folder: str | Path, repo_id: str | None = None, **kwargs) -> Path:
     """Render the card of the saved model in `folder` into `folder/README.md`, with the loss curve
     and evaluation results found there. Without `repo_id`, the one of the card already there."""
-    folder = Path(folder)
+    folder = require_model_folder(folder)
     config = MocoImConfig.from_pretrained(folder)
     loss_curve = LOSS_CURVE_FILE if (folder / LOSS_CURVE_FILE).exists() else None
     repo_id = repo_id or _card_repo_id(folder / "README.md") or f"your-org/{folder.name}"

@@ -33,11 +33,15 @@ def looks_local(source: str | os.PathLike) -> bool:
 def check_model_source(source: str | os.PathLike | None) -> None:
     """Raise `ModelNotFoundError` when `source` is a path that holds no model folder; a folder, a
     Hub id or None (weights given another way) pass."""
-    if source is None or not isinstance(source, str | os.PathLike):
-        return
+    if isinstance(source, str | os.PathLike) and looks_local(source):
+        require_model_folder(source)
+
+
+def require_model_folder(source: str | os.PathLike) -> Path:
+    """`source` as a folder path, or `ModelNotFoundError` naming the closest folder beside it."""
     path = Path(source).expanduser()
-    if path.is_dir() or not looks_local(source):
-        return
+    if path.is_dir():
+        return path
     if path.exists():
         raise ModelNotFoundError(
             f"{os.fspath(source)} is a file; expected a model folder (config.json, "

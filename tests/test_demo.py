@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from mocoim_hub import demo
 
@@ -41,3 +42,29 @@ def test_model_view_maps_and_similarities(saved_model_dir, retina):
 def test_missing_default_model_is_explained():
     with pytest.raises(ValueError, match="mocoim-pretrain --recipe demo"):
         demo.load_model("runs/nothing-here")
+
+
+def test_maps_too_small_to_show_are_shown_as_what_they_are(saved_model_dir, retina, monkeypatch):
+    """At 32 px, layer4 is 1×1 and layer3 2×2: the 1×1 map is one value (the input is shown
+    untinted, the caption says so); a 2×2 map keeps its four cells; rounding noise on a flat map is
+    never stretched to the full colour range."""
+    loaded = demo.load_model(saved_model_dir)
+    pixels = demo.pixels_of(loaded, retina)
+    base = demo.as_seen_by_model(loaded, pixels)
+    overlays = dict((caption.split(":")[0], (image, caption)) for image, caption in demo.activation_overlays(loaded, pixels))  # fmt: skip
+    image, caption = overlays["layer4"]
+    assert "1×1, uniform" in caption and "nothing to localise" in caption
+    assert np.array_equal(image, base)
+    image, caption = overlays["layer3"]
+    assert "2×2" in caption and "uniform" not in caption and not np.array_equal(image, base)
+
+    real = loaded.encoder.layer_features
+
+    def nearly_flat(pixels, layers, pooled):
+        maps = real(pixels, layers=layers, pooled=pooled)
+        noise = 6e-8 * torch.rand_like(maps["layer2"])
+        return {**maps, "layer2": torch.ones_like(maps["layer2"]) + noise}
+
+    monkeypatch.setattr(loaded.encoder, "layer_features", nearly_flat)
+    image, caption = demo.activation_overlays(loaded, pixels)[1]
+    assert "uniform" in caption and np.array_equal(image, base)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 SCRIPT = Path(__file__).parents[2] / "training" / "extract_features.py"
 
@@ -29,3 +30,24 @@ def test_script_embeds_examples_and_saves_a_reloadable_model(tmp_path):
     )  # fmt: skip
     assert reloaded.returncode == 0, reloaded.stderr[-2000:]
     assert np.allclose(np.load(tmp_path / "again.npz")["layer4"], saved["layer4"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_bad_file_names_the_flag_that_skips_it(tmp_path, saved_model_dir):
+    bad, good = tmp_path / "bad.png", tmp_path / "good.png"
+    bad.write_text("not an image")
+    Image.new("L", (40, 40), 128).save(good)
+    base = [sys.executable, str(SCRIPT), "--model", saved_model_dir, str(bad), str(good),
+            "--output", str(tmp_path / "f.npz")]  # fmt: skip
+    stopped = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 1 and not (tmp_path / "f.npz").exists()
+    assert stopped.stderr.strip().splitlines()[-1].startswith(f"Bad image {bad} (")
+    assert stopped.stderr.strip().endswith("Fix or remove it, or pass --skip-bad-images.")
+
+    skipped = subprocess.run(
+        base + ["--skip-bad-images"], capture_output=True, text=True, timeout=300
+    )
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert f"skipped 1 unreadable file(s), rows of NaN: {bad}" in skipped.stdout
+    features = np.load(tmp_path / "f.npz")["layer4"]
+    assert np.isnan(features[0]).all() and np.isfinite(features[1]).all()

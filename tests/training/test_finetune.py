@@ -78,20 +78,21 @@ def test_fine_tune_save_serve_and_push_a_classifier(tmp_path, tiny_config, hub):
     local = pipeline("image-classification", model=str(classifier_dir))(ct, top_k=3)
     assert len(local) == 3 and sum(r["score"] for r in local) <= 1 + 1e-6
 
-    demo = build_demo(str(classifier_dir))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        shown = Client(demo.local_url, verbose=False).predict(str(classifier_dir), handle_file(ct),
-                                                              api_name="/classify")  # fmt: skip
-    finally:
-        demo.close()
-    assert shown["label"] == local[0]["label"]
-    assert {c["label"]: c["confidence"] for c in shown["confidences"]}[
-        local[0]["label"]
-    ] == pytest.approx(local[0]["score"], abs=1e-5)
-
     assert (
         hub.file("org/demo-classifier", "README.md") == (classifier_dir / "README.md").read_bytes()
     )
     from_hub = pipeline("image-classification", model="org/demo-classifier")(ct, top_k=3)
     assert from_hub == local
+
+    demo = build_demo(str(classifier_dir))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        shown = [client.predict(source, handle_file(ct), api_name="/classify")
+                 for source in (str(classifier_dir), "org/demo-classifier")]  # fmt: skip
+    finally:
+        demo.close()
+    for labels in shown:
+        assert labels["label"] == local[0]["label"]
+        confidences = {c["label"]: c["confidence"] for c in labels["confidences"]}
+        assert confidences[local[0]["label"]] == pytest.approx(local[0]["score"], abs=1e-5)

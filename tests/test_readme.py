@@ -1,0 +1,109 @@
+"""The README runs as written. Each Python block runs in a fresh interpreter, in a folder holding
+what the README's commands make (command 1's `runs/demo`, the classifier of `--save-model`), with
+a local Hub for its push; each console command of the bash blocks exists and takes every flag the
+README gives it."""
+
+import importlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+README = Path(__file__).parents[1] / "README.md"
+BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+SUBCOMMANDS = {"mocoim-hub", "mocoim-space"}
+
+
+def code_blocks(language: str) -> list[tuple[int, str]]:
+    """(first line number, code) of each block of `language`."""
+    text = README.read_text(encoding="utf-8")
+    return [
+        (text[: m.start()].count("\n") + 1, m.group(2))
+        for m in BLOCK.finditer(text)
+        if m.group(1) == language
+    ]
+
+
+def run(command: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A folder where command 1 ran (two steps instead of the recipe's 234) and a classifier was
+    kept, by the README's own commands."""
+    folder = tmp_path_factory.mktemp("readme")
+    run(["mocoim-pretrain", "--recipe", "demo", "--max-steps", "2", "--output-dir", "runs/demo"], folder)  # fmt: skip
+    run(["mocoim-finetune", "--models", "runs/demo/model", "--modes", "full", "--fractions", "0.01",
+         "--seeds", "0", "--epochs", "1", "--bootstrap", "20", "--output-dir", "runs/demo/fine-tune",
+         "--save-model", "runs/demo/classifier"], folder)  # fmt: skip
+    return folder
+
+
+@pytest.mark.parametrize(("line", "code"), code_blocks("python"), ids=lambda v: f"line {v}" if isinstance(v, int) else "")  # fmt: skip
+def test_python_block_runs(line, code, workdir, hub):
+    result = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=os.environ,
+                            capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, f"README line {line}:\n{code}\n{result.stderr[-3000:]}"
+
+
+def console_commands() -> list[tuple[str, list[str], list[str]]]:
+    """(program, subcommand, flags) of every `mocoim-*` command and `torchrun -m` in the bash
+    blocks; `[--flag]` optional parts count too."""
+    commands = []
+    for _, code in code_blocks("bash"):
+        for line in code.replace("\\\n", " ").splitlines():
+            for part in line.split("&&"):
+                words = [w for w in shlex.split(part, comments=True) if "=" not in w or w.startswith("-")]  # fmt: skip
+                if not words:
+                    continue
+                if words[0] == "torchrun":  # its own flags come before `-m module`
+                    words = words[words.index("-m") :]
+                    program = words[:2]
+                elif words[0].startswith("mocoim-"):
+                    program = [words[0]]
+                else:
+                    continue
+                if words[0] in SUBCOMMANDS:
+                    program.append(words[1])
+                flags = [
+                    w.strip("[]").split("=")[0] for w in words if w.strip("[").startswith("--")
+                ]
+                commands.append((part.strip(), program, flags))
+    return commands
+
+
+def help_text(program: list[str], monkeypatch, capsys) -> str:
+    """`--help` of a console script (through its installed entry point) or of `-m module`."""
+    if program[0] == "-m":
+        run_it = importlib.import_module(program[1]).main
+        monkeypatch.setattr(sys, "argv", [program[1], "--help"])
+    else:
+        (entry,) = entry_points(group="console_scripts", name=program[0])
+        run_it = entry.load()
+        monkeypatch.setattr(sys, "argv", [*program, "--help"])
+    with pytest.raises(SystemExit) as stopped:
+        run_it()
+    assert stopped.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_bash_commands_exist_with_the_flags_given(monkeypatch, capsys):
+    helps: dict[tuple[str, ...], str] = {}
+    for text, program, flags in console_commands():
+        key = tuple(program)
+        if key not in helps:
+            helps[key] = help_text(program, monkeypatch, capsys)
+        missing = [f for f in flags if not re.search(rf"{re.escape(f)}\b", helps[key])]
+        assert not missing, (
+            f"README command `{text}` uses {missing}, unknown to {' '.join(program)}"
+        )
+    assert {"mocoim-pretrain", "mocoim-finetune", "mocoim-space"} <= {p[0] for p in helps}
