@@ -28,8 +28,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..data.adapters import ImageDataset
 from ..finetune import card_evaluations, run_sweep, save_classifier, write_results
-from ..finetune.sweep import MODES
+from ..finetune.sweep import MODES, Encoder, SweepResults
 from ..hub import add_hub_arguments, check_hub_arguments, publish
 from ..model_card import save_evaluations, write_model_card
 from ..results import percent
@@ -115,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}\n")
     print(paths["markdown"].read_text())
     if args.save_model:
-        save_kept_classifier(results, encoders[0], splits["test"], args)
+        save_kept_classifier(results, encoders[0], splits["test"], keep, args)
         print(f"saved the classifier (1 of the runs above: {percent(keep[0])} labels, seed "
               f"{keep[1]}) with its test metrics and card to {args.save_model}")  # fmt: skip
         publish(args.save_model, args)
@@ -135,9 +136,15 @@ def fine_tune_settings(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in names}
 
 
-def save_kept_classifier(results, encoder, test, args: argparse.Namespace) -> None:
+def save_kept_classifier(
+    results: SweepResults,
+    encoder: Encoder,
+    test: ImageDataset,
+    keep: tuple[float, int],
+    args: argparse.Namespace,
+) -> None:
     """Save the classifier `run_sweep` kept, with its settings, test metrics and card."""
-    fraction, seed = max(args.fractions), args.seeds[0]
+    fraction, seed = keep
     run = next(r for r in results.runs if (r.model, r.mode, r.label_fraction, r.seed)
                == (encoder.name, "full", fraction, seed))  # fmt: skip
     settings = {"encoder": parse_model_spec(args.models[0])[1], "seed": seed,

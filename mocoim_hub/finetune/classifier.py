@@ -4,6 +4,7 @@ metrics with bootstrap intervals, and a model card (`pipeline_tag: image-classif
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +35,10 @@ def test_evaluations(
     over the test images, as the rows of its model card."""
     task = task_of(test.labels, len(test.label_names))
     scores = predict(model, processor, test, task)
-    return [
-        Estimate(
-            name,
-            "full",
-            label_fraction,
-            metric,
-            score.value,
-            score.low,
-            score.high,
-            dataset=dataset,
-            interval=INTERVAL,
-        )  # fmt: skip
-        for metric, score in bootstrap(
-            task, test.labels, scores, n_resamples, ordinal=ordinal
-        ).items()
-        if metric in HEADLINE[task]
-    ]
+    intervals = bootstrap(task, test.labels, scores, n_resamples, ordinal=ordinal)
+    row = partial(Estimate, name, "full", label_fraction, dataset=dataset, interval=INTERVAL)
+    headline = [(metric, score) for metric, score in intervals.items() if metric in HEADLINE[task]]
+    return [row(metric, score.value, score.low, score.high) for metric, score in headline]
 
 
 def save_classifier(
@@ -72,19 +60,9 @@ def save_classifier(
     folder = Path(folder)
     model.config.finetuning_hparams = {"dataset": dataset, "label_fraction": label_fraction,
                                        **(settings or {})}  # fmt: skip
-    evaluations = (
-        test_evaluations(
-            model,
-            processor,
-            test,
-            dataset=dataset,
-            label_fraction=label_fraction,
-            ordinal=ordinal,
-            n_resamples=n_resamples,
-            name=folder.name,
-        )  # fmt: skip
-        if test is not None
-        else []
-    )
+    evaluations = []
+    if test is not None:
+        evaluations = test_evaluations(model, processor, test, dataset=dataset, label_fraction=label_fraction,
+                                       ordinal=ordinal, n_resamples=n_resamples, name=folder.name)  # fmt: skip
     return save_for_hub(model, processor, folder, repo_id or f"your-org/{folder.name}",
                         evaluations=evaluations)  # fmt: skip
