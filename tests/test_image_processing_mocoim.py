@@ -98,7 +98,7 @@ def test_minmax_scaling_for_signed_and_unbounded_data():
         (np.zeros((2, 2, 2, 2, 2), dtype=np.uint8), "Expected an image of 2 (HxW) or 3"),
         (np.full((8, 8), np.nan, dtype=np.float32), "NaN or infinite"),
         (np.array([["a"]]), "Expected numeric pixel data"),
-        (42, "Expected a PIL image, a numpy array, a torch tensor or an image file path"),
+        (42, "Expected a PIL image, a numpy array, a torch tensor, an image or DICOM file path"),
         ([], "empty list"),
     ],
 )
