@@ -74,7 +74,7 @@ def test_wheel_ships_recipes_templates_licence_and_types(wheel):
         "convert",
         "space",
     ):
-        assert f"mocoim-{command} = mocoim_hub.commands:{command}" in scripts
+        assert f"mocoim-{command} = mocoim_hub.commands.console:{command}" in scripts
 
 
 def test_base_install_serves_inference_and_names_missing_extras(environment):

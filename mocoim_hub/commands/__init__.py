@@ -14,34 +14,6 @@
 `training/*.py` in the source checkout are the same programs (`python training/pretrain.py`).
 A program whose optional dependencies are missing stops with one line naming the extra to install;
 one given a local model path that holds no model stops with one line saying so, before it writes
-anything.
+anything. The entry points live in `console.py`: functions here would be shadowed by the
+submodules of the same names once those are imported.
 """
-
-from __future__ import annotations
-
-import importlib
-import sys
-from collections.abc import Callable
-
-from ..extras import MissingExtraError
-from ..sources import ModelNotFoundError
-
-
-def _console_script(module: str) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            sys.exit(importlib.import_module(module).main())
-        except (MissingExtraError, ModelNotFoundError) as error:
-            sys.exit(str(error))
-
-    return run
-
-
-pretrain = _console_script("mocoim_hub.commands.pretrain")
-finetune = _console_script("mocoim_hub.commands.finetune")
-analyze = _console_script("mocoim_hub.commands.analyze")
-extract = _console_script("mocoim_hub.commands.extract")
-reproduce = _console_script("mocoim_hub.commands.reproduce")
-hub = _console_script("mocoim_hub.hub")
-convert = _console_script("mocoim_hub.convert")
-space = _console_script("mocoim_hub.space")

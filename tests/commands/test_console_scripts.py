@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from mocoim_hub.commands import _console_script
+from mocoim_hub.commands.console import _console_script
 from mocoim_hub.commands.pretrain import main as pretrain
 from mocoim_hub.extras import MissingExtraError
 from mocoim_hub.pretraining.recipe import PretrainRecipe, shipped_recipes

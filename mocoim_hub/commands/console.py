@@ -1,0 +1,32 @@
+"""The console scripts' entry points (`mocoim-pretrain` -> `pretrain()`, ...; see
+`mocoim_hub.commands`): each runs its module's `main()` and turns a missing extra or a missing
+model folder into one line and exit status 1."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+from ..extras import MissingExtraError
+from ..sources import ModelNotFoundError
+
+
+def _console_script(module: str) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            sys.exit(importlib.import_module(module).main())
+        except (MissingExtraError, ModelNotFoundError) as error:
+            sys.exit(str(error))
+
+    return run
+
+
+pretrain = _console_script("mocoim_hub.commands.pretrain")
+finetune = _console_script("mocoim_hub.commands.finetune")
+analyze = _console_script("mocoim_hub.commands.analyze")
+extract = _console_script("mocoim_hub.commands.extract")
+reproduce = _console_script("mocoim_hub.commands.reproduce")
+hub = _console_script("mocoim_hub.hub")
+convert = _console_script("mocoim_hub.convert")
+space = _console_script("mocoim_hub.space")
