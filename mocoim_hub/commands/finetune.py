@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.push_to_hub and not first.is_dir():
             sys.exit(f"--push-to-hub needs the first model to be a local folder, not {first}.")
         publish(first, args)
-    shown = args.save_model or parse_model_spec(args.models[0])[1]
+    shown = args.save_model or first
     print(f"\nNext:\n  {demo_command(str(shown))}   # the Gradio demo on {shown}\n"
           f"  mocoim-analyze --models {args.models[0]} random --output-dir "
           f"{args.output_dir.parent / 'analysis'}   # CKA, layer-wise probing, KS")  # fmt: skip
