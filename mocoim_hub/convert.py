@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import zipfile
 from collections.abc import Mapping
 
 import torch
@@ -29,6 +30,7 @@ ENCODER_PREFIXES = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4."
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file, unwrapped from a `state_dict` entry when there is one."""
+    _refuse_compressed_archive(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -41,6 +43,20 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(checkpoint, Mapping) or not checkpoint:
         raise ValueError(f"Expected a state dict (name -> tensor) in {os.fspath(path)!r}.")
     return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def _refuse_compressed_archive(path: str | os.PathLike) -> None:
+    """`torch.save` stores its zip archive's entries uncompressed; torch.load would inflate a
+    compressed entry whole, so a small hostile file could take gigabytes before failing."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        packed = [i.filename for i in archive.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise ValueError(
+            f"{os.fspath(path)!r} is a zip archive with compressed entries ({', '.join(packed[:3])}); "
+            "torch.save never writes those. Re-save the weights with torch.save."
+        )
 
 
 def extract_encoder(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -88,6 +104,35 @@ def fit_first_conv(weight: torch.Tensor, num_channels: int) -> torch.Tensor:
     raise ValueError(f"Cannot adapt a first conv with {have} input channels to {num_channels}.")
 
 
+def _first_conv(weight: torch.Tensor) -> torch.Tensor:
+    """conv1.weight as (64, 1 or 3, k, k) with k 7 (ImageNet stem) or 3 (small stem)."""
+    shape = tuple(weight.shape)
+    if len(shape) != 4 or shape[1] not in (1, 3) or shape[2:] not in ((7, 7), (3, 3)):
+        raise ValueError(
+            f"conv1.weight has shape {shape}; a ResNet's first conv is (64, 1 or 3, 7, 7), or "
+            "(64, 1 or 3, 3, 3) for the small stem."
+        )
+    return weight
+
+
+def _check_against(
+    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], backbone: str
+) -> None:
+    """The checkpoint has exactly the encoder's tensors, each of the encoder's shape."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    wrong = [
+        f"{k} {tuple(given[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in given and given[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"Checkpoint does not match {backbone}: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, wrong shape {wrong[:5]}."
+        )
+
+
 def convert_checkpoint(
     source: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -97,7 +142,7 @@ def convert_checkpoint(
 ) -> MocoImModel:
     """Write `source`'s encoder to `output_dir` as a MoCo-IM model folder with its image processor."""
     encoder = extract_encoder(load_checkpoint(source))
-    conv1 = encoder["conv1.weight"]
+    conv1 = _first_conv(encoder["conv1.weight"])
     num_channels = num_channels or conv1.shape[1]
     encoder["conv1.weight"] = fit_first_conv(conv1, num_channels)
     config = MocoImConfig(
@@ -108,12 +153,8 @@ def convert_checkpoint(
         **config_kwargs,
     )
     model = MocoImModel(config)
-    missing, unexpected = model.encoder.load_state_dict(encoder, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"Checkpoint does not match {config.backbone}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}."
-        )
+    _check_against(model.encoder.state_dict(), encoder, config.backbone)
+    model.encoder.load_state_dict(encoder)
     model.save_pretrained(output_dir)
     MocoImImageProcessor.from_model_config(config).save_pretrained(output_dir)
     return model

@@ -9,14 +9,22 @@ The rules, so nothing is silently clipped or darkened:
 - `"minmax"` maps each image's own minimum and maximum to 0 and 1.
 - DICOM goes through the modality LUT (rescale slope/intercept), then the VOI window or LUT,
   and MONOCHROME1 is inverted so that bright always means dense.
+
+Files are untrusted. Before any pixel is decoded, the size the frame will take as float32 (pixels
+x samples per pixel x max(bytes per sample, 4)) is read from the header and checked against
+`DECODE_BUDGET`; a DICOM file's other frames are never decoded, and a deflated DICOM file is
+inflated only as far as the budget. Whatever a malformed file makes a decoder raise reaches the
+caller as one `BadImageError` (a `ValueError`) that names the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import zlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import PIL.Image
@@ -32,7 +40,26 @@ ImageLike = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 _PIL_TO_RGB = {"P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"}
 _ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
 DICOM_SUFFIXES = (".dcm", ".dicom")
-MAX_PIXELS = 16384 * 16384  # larger "images" are treated as decompression bombs
+# Bytes one decoded frame may take as float32: 64 M samples, e.g. 8192 x 8192 grayscale or
+# 4729 x 4729 RGB, several times the largest mammogram. Keeps load_image + processor under ~1.5 GB.
+DECODE_BUDGET = 256 * 2**20
+_FLOAT_BYTES = 4
+
+
+class BadImageError(ValueError):
+    """A file that cannot be read as an image, or would decode to more than `DECODE_BUDGET`."""
+
+
+def check_decode_budget(name: str, width: int, height: int, samples: int, bytes_per_sample: int):
+    """Refuse, from header values alone, a frame that would take more than `DECODE_BUDGET`."""
+    size = width * height * samples * max(bytes_per_sample, _FLOAT_BYTES)
+    if size > DECODE_BUDGET:
+        raise BadImageError(
+            f"{name} declares a {width}x{height} image with {samples} sample(s) of "
+            f"{bytes_per_sample} byte(s) per pixel: {size / 2**20:.0f} MiB once decoded to float32, "
+            f"over the decode budget of {DECODE_BUDGET // 2**20} MiB "
+            f"(mocoim_hub.imaging.DECODE_BUDGET). Downscale the image before loading it."
+        )
 
 
 def is_dicom(path: str | os.PathLike) -> bool:
@@ -60,6 +87,12 @@ def load_image(source: str | os.PathLike | bytes, frame: int = 0) -> PIL.Image.I
     return _open_pil(source, os.fspath(source))
 
 
+def _source_name(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return "<pydicom dataset>" if is_dicom_dataset(source) else "<bytes>"
+
+
 def is_dicom_dataset(value: Any) -> bool:
     """True for a pydicom `Dataset` (checked without importing pydicom)."""
     return any(
@@ -70,20 +103,30 @@ def is_dicom_dataset(value: Any) -> bool:
 def _open_pil(source: Any, name: str) -> PIL.Image.Image:
     try:
         image = PIL.Image.open(source)
-        pixels = image.size[0] * image.size[1]
-        if pixels > MAX_PIXELS:  # checked before decoding: a bomb never reaches memory
-            raise ValueError(
-                f"{name} has {image.size[0]}x{image.size[1]} pixels, over the limit of {MAX_PIXELS}."
-            )
+        width, height = image.size
+        samples, sample_bytes = _pil_samples(image.mode)
+        check_decode_budget(name, width, height, samples, sample_bytes)  # before decoding
         image.load()
-    except (
-        PIL.UnidentifiedImageError,
-        PIL.Image.DecompressionBombError,
-        OSError,
-        SyntaxError,
-    ) as err:
-        raise ValueError(f"Could not decode {name} as an image ({err}).") from err
+    except BadImageError:
+        raise
+    except Exception as err:  # decoders raise many types for malformed files
+        raise BadImageError(f"Could not decode {name} as an image ({_describe(err)}).") from err
     return image
+
+
+def _pil_samples(mode: str) -> tuple[int, int]:
+    """Samples per pixel and bytes per sample of a PIL mode, after `pil_to_array`'s conversions."""
+    if mode in _PIL_TO_RGB:
+        return 4, 1
+    bands = PIL.Image.getmodebands(mode)
+    wide = (
+        2 if mode.startswith("I;16") else 4 if mode in ("I", "F") or mode.startswith("I;32") else 1
+    )
+    return bands, wide
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 def _import_pydicom():
@@ -96,52 +139,142 @@ def _import_pydicom():
 
 def read_dicom(source: str | os.PathLike | io.BytesIO | Any, frame: int = 0) -> np.ndarray:
     """Read one frame of a DICOM file or pydicom dataset as float32 in [0, 1] (grayscale HxW, or
-    colour HxWx3).
+    colour HxWx3). Only that frame is decoded, after its size is checked against `DECODE_BUDGET`.
 
     The modality LUT is applied first; then the first VOI window (centre/width) when the file has
     one, else its VOI LUT, else the frame's own min..max; MONOCHROME1 is inverted.
     """
-    pydicom, apply_modality_lut, apply_voi_lut = _import_pydicom()
+    pydicom, _, _ = _import_pydicom()
+    name = _source_name(source)
     try:
-        dataset = source if is_dicom_dataset(source) else pydicom.dcmread(source)
-        pixels = dataset.pixel_array
-    except Exception as err:  # pydicom raises many types for malformed files
-        raise ValueError(f"Could not read DICOM pixel data ({type(err).__name__}: {err}).") from err
-    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
-    if frames > 1:
-        if not 0 <= frame < frames:
-            raise ValueError(f"frame must be in 0..{frames - 1} for this file, got {frame}.")
-        pixels = pixels[frame]
-    photometric = str(getattr(dataset, "PhotometricInterpretation", "MONOCHROME2"))
+        return _read_dicom_frame(pydicom, source, name, frame)
+    except BadImageError:
+        raise
+    except Exception as err:  # pydicom and numpy raise many types for malformed files
+        raise BadImageError(f"Could not read DICOM {name} ({_describe(err)}).") from err
+
+
+def _read_dicom_frame(pydicom, source: Any, name: str, frame: int) -> np.ndarray:
+    if is_dicom_dataset(source):
+        return _decode_frame(pydicom, source, source, name, frame)
+    with contextlib.ExitStack() as stack:
+        if not isinstance(source, io.IOBase):  # a path: read from the file, one frame of it
+            source = stack.enter_context(open(source, "rb"))
+        syntax = _transfer_syntax(pydicom, source, name)
+        if syntax.is_deflated or syntax.is_compressed:
+            # decoded from the dataset in memory (pydicom's file reader of encapsulated frames is
+            # stricter); its bytes are at most the compressed file or the inflation budget
+            dataset = pydicom.dcmread(source)
+            return _decode_frame(pydicom, dataset, dataset, name, frame)
+        header = pydicom.dcmread(source, stop_before_pixels=True)
+        source.seek(0)
+        return _decode_frame(pydicom, source, header, name, frame)
+
+
+def _decode_frame(pydicom, source: Any, header: Any, name: str, frame: int) -> np.ndarray:
+    if "Rows" not in header or "Columns" not in header:
+        raise BadImageError(f"{name} holds no image (it has no Rows/Columns; e.g. a report).")
+    frames = int(header.get("NumberOfFrames", 1) or 1)
+    if not 0 <= frame < frames:
+        raise BadImageError(f"frame must be in 0..{frames - 1} for {name}, got {frame}.")
+    samples = int(header.get("SamplesPerPixel", 1) or 1)
+    check_decode_budget(
+        name, int(header.Columns), int(header.Rows), samples, -(-int(header.BitsAllocated) // 8)
+    )
+    pixels = pydicom.pixels.pixel_array(source, index=frame, raw=True)
+    photometric = str(header.get("PhotometricInterpretation", "MONOCHROME2"))
     if not photometric.startswith("MONOCHROME"):
-        if pixels.ndim != 3 or photometric not in ("RGB", "YBR_FULL", "YBR_FULL_422"):
-            raise ValueError(f"Unsupported DICOM PhotometricInterpretation {photometric!r}.")
-        if photometric != "RGB":
-            pixels = pydicom.pixels.convert_color_space(pixels, photometric, "RGB")
-        return scale_intensity(pixels, "dtype")
-    values = apply_modality_lut(pixels, dataset).astype(np.float32)
-    if "WindowCenter" in dataset and "WindowWidth" in dataset:
-        center = float(np.ravel(dataset.WindowCenter)[0])
-        width = max(float(np.ravel(dataset.WindowWidth)[0]), 1.0)
-        values = np.clip((values - (center - width / 2)) / width, 0.0, 1.0)
-    else:
-        if "VOILUTSequence" in dataset:
-            values = apply_voi_lut(values, dataset).astype(np.float32)
-        values = scale_intensity(values, "minmax")
+        return _dicom_colour(pydicom, pixels, photometric, name)
+    values = _window(_modality_values(pixels, header), header)
     if photometric == "MONOCHROME1":
-        values = 1.0 - values
-    return values.astype(np.float32)
+        np.subtract(1.0, values, out=values)
+    return values
+
+
+def _transfer_syntax(pydicom, stream: BinaryIO, name: str):
+    """The file's transfer syntax, read from its meta header. pydicom inflates a deflated dataset
+    whole, so such a file is inflated here first, a chunk at a time and keeping nothing: one that
+    inflates past the budget is refused."""
+    pydicom.filereader.read_preamble(stream, False)
+    meta = pydicom.filereader._read_file_meta_info(stream)
+    syntax = pydicom.uid.UID(meta.get("TransferSyntaxUID") or pydicom.uid.ImplicitVRLittleEndian)
+    if syntax.is_deflated:
+        inflater, size = zlib.decompressobj(-zlib.MAX_WBITS), 0
+        data = stream.read()
+        while data and size <= DECODE_BUDGET:
+            size += len(inflater.decompress(data, 2**20))
+            data = inflater.unconsumed_tail
+        if size > DECODE_BUDGET:
+            raise BadImageError(
+                f"{name} is a deflated DICOM file that inflates to over the decode budget of "
+                f"{DECODE_BUDGET // 2**20} MiB (mocoim_hub.imaging.DECODE_BUDGET)."
+            )
+    stream.seek(0)
+    return syntax
+
+
+def _modality_values(pixels: np.ndarray, header: Any) -> np.ndarray:
+    """Stored values through the rescale slope/intercept (or modality LUT), as float32."""
+    if "ModalityLUTSequence" in header:
+        _, apply_modality_lut, _ = _import_pydicom()
+        return apply_modality_lut(pixels, header).astype(np.float32)
+    values = pixels.astype(np.float32)
+    slope = float(header.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(header.get("RescaleIntercept", 0.0) or 0.0)
+    if slope != 1.0:
+        values *= np.float32(slope)
+    if intercept != 0.0:
+        values += np.float32(intercept)
+    _require_finite(values, "RescaleSlope/RescaleIntercept")
+    return values
+
+
+def _window(values: np.ndarray, header: Any) -> np.ndarray:
+    """The first VOI window (in place), else the VOI LUT, else the frame's own range."""
+    if "WindowCenter" in header and "WindowWidth" in header:
+        center = float(np.ravel(header.WindowCenter)[0])
+        width = max(float(np.ravel(header.WindowWidth)[0]), 1.0)
+        values -= np.float32(center - width / 2)
+        values /= np.float32(width)
+        _require_finite(values, "WindowCenter/WindowWidth")
+        return np.clip(values, 0.0, 1.0, out=values)
+    if "VOILUTSequence" in header:
+        _, _, apply_voi_lut = _import_pydicom()
+        values = apply_voi_lut(values, header).astype(np.float32)
+    return scale_intensity(values, "minmax")
+
+
+def _dicom_colour(pydicom, pixels: np.ndarray, photometric: str, name: str) -> np.ndarray:
+    if pixels.ndim != 3 or photometric not in ("RGB", "YBR_FULL", "YBR_FULL_422"):
+        raise BadImageError(
+            f"{name} has PhotometricInterpretation {photometric!r} with pixels of shape "
+            f"{pixels.shape}; supported are MONOCHROME1/2, RGB, YBR_FULL and YBR_FULL_422."
+        )
+    if photometric != "RGB":
+        pixels = pydicom.pixels.convert_color_space(pixels, photometric, "RGB")
+    return scale_intensity(pixels, "dtype")
+
+
+def _require_finite(values: np.ndarray, fields: str) -> None:
+    if not np.isfinite(values).all():
+        raise BadImageError(f"The DICOM file's {fields} turn its pixels into NaN or infinity.")
 
 
 def pil_to_array(image: PIL.Image.Image) -> np.ndarray:
     """Pixels of a PIL image of any mode as HxW or HxWxC, alpha dropped, 16-bit kept."""
-    mode = image.mode
-    if mode in _PIL_TO_RGB:
-        image = image.convert("RGBA" if "A" in mode or "a" in mode else "RGB")
+    try:
         mode = image.mode
-    if mode in _ALPHA_MODES:
-        image = image.convert(_ALPHA_MODES[mode])
-    array = np.array(image)  # writable; mode "1" gives bool, "I;16" uint16, "I" int32, "F" float32
+        if mode in _PIL_TO_RGB:
+            image = image.convert("RGBA" if "A" in mode or "a" in mode else "RGB")
+            mode = image.mode
+        if mode in _ALPHA_MODES:
+            image = image.convert(_ALPHA_MODES[mode])
+        array = np.array(image)  # writable; "1" gives bool, "I;16" uint16, "I" int32, "F" float32
+    except Exception as err:  # a file whose header decoded but whose mode or data cannot convert
+        name = getattr(image, "filename", "") or "the image"
+        raise BadImageError(
+            f"Could not convert {name} (mode {image.mode}) to pixels ({_describe(err)})."
+        ) from err
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("="))
     return array
@@ -177,17 +310,21 @@ def scale_intensity(array: np.ndarray, intensity_scaling: IntensityScaling = "dt
                 f"[{low:.4g}, {high:.4g}]. Rescale it, or use intensity_scaling='minmax'."
             )
         return array.astype(np.float32)
-    return array.astype(np.float32) / _integer_range(array)
+    values = array.astype(np.float32)
+    values /= np.float32(_integer_range(array))
+    return values
 
 
 def _minmax(array: np.ndarray) -> np.ndarray:
-    values = array.astype(np.float64)
-    low, high = values.min(), values.max()
+    low, high = float(array.min()), float(array.max())
     if not high > low:
         return np.zeros(array.shape, dtype=np.float32)
+    values = array.astype(np.float64)  # float64 and in place: exact for int32, a copy at a time
     scale = max(abs(low), abs(high))  # dividing first keeps ranges near the float limits finite
-    values, low, high = values / scale, low / scale, high / scale
-    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    values /= scale
+    values -= low / scale
+    values /= high / scale - low / scale
+    return np.clip(values, 0.0, 1.0, out=values).astype(np.float32)
 
 
 def _integer_range(array: np.ndarray) -> float:

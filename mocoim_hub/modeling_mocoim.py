@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from transformers.modeling_outputs import (
     BaseModelOutputWithPoolingAndNoAttention,
     ImageClassifierOutputWithNoAttention,
 )
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, cached_file
 
 from .configuration_mocoim import BACKBONES, STAGE_NAMES, MocoImConfig
 from .sources import check_model_source
@@ -110,6 +112,7 @@ class MocoImPreTrainedModel(PreTrainedModel):
         kwargs["use_safetensors"] = True
         check_model_source(pretrained_model_name_or_path)
         _reject_pickle_only_folder(pretrained_model_name_or_path, kwargs.get("subfolder", ""))
+        _check_shard_index(pretrained_model_name_or_path, kwargs)
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except OSError as err:
@@ -129,6 +132,40 @@ def _reject_pickle_only_folder(path: str | os.PathLike | None, subfolder: str) -
         raise OSError(
             f"{folder} holds no safetensors weights, only pickle checkpoint(s): "
             f"{', '.join(pickles)}. {CONVERT_HINT}"
+        )
+
+
+def _check_shard_index(path: str | os.PathLike | None, kwargs: dict) -> None:
+    """transformers loads whatever files a `model.safetensors.index.json` names, `.bin` pickles
+    and `../` paths included; only `.safetensors` files inside the model folder are allowed."""
+    if path is None:
+        return
+    hub_options = ("subfolder", "revision", "cache_dir", "token", "local_files_only")
+    index_file = cached_file(
+        path,
+        SAFE_WEIGHTS_INDEX_NAME,
+        **{name: kwargs[name] for name in hub_options if name in kwargs},
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+    )
+    if index_file is None:
+        return
+    try:
+        shards = set(json.loads(Path(index_file).read_text())["weight_map"].values())
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"{SAFE_WEIGHTS_INDEX_NAME} of {os.fspath(path)} is not a shard index (a JSON object "
+            f'with a "weight_map" of weight name -> file): {type(err).__name__}: {err}.'
+        ) from err
+    refused = sorted(
+        str(shard) for shard in shards
+        if not isinstance(shard, str) or Path(shard).name != shard or not shard.endswith(".safetensors")
+    )  # fmt: skip
+    if refused:
+        raise ValueError(
+            f"{SAFE_WEIGHTS_INDEX_NAME} of {os.fspath(path)} maps weights to {', '.join(refused)}; "
+            "only .safetensors files inside the model folder are loaded (no pickles, no paths). "
+            f"{CONVERT_HINT}"
         )
 
 

@@ -4,6 +4,7 @@ import sys
 import pytest
 import torch
 import torchvision
+from peak_memory import measure
 
 from mocoim_hub import MocoImModel
 from mocoim_hub.convert import convert_checkpoint, main
@@ -114,3 +115,52 @@ def test_checkpoints_with_pickled_objects_are_refused(tmp_path):
     torch.save(checkpoint, tmp_path / "evil.pth")
     with pytest.raises(ValueError, match="weights_only=True"):
         convert_checkpoint(tmp_path / "evil.pth", tmp_path / "out")
+
+
+def _save(state: dict, path):
+    torch.save(state, path)
+    return path
+
+
+def test_wrong_shaped_tensor_is_named(tmp_path):
+    state = reference_resnet().state_dict()
+    state["bn1.weight"] = torch.ones(65)
+    path = _save(state, tmp_path / "wrong.pth")
+    with pytest.raises(
+        ValueError, match=r"wrong shape \['bn1.weight \(65,\) \(expected \(64,\)\)'\]"
+    ):
+        convert_checkpoint(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "weight", [torch.tensor(1.0), torch.zeros(64, 2, 7, 7), torch.zeros(64, 3, 5)]
+)
+def test_first_conv_of_an_impossible_shape_is_named(tmp_path, weight):
+    state = reference_resnet().state_dict()
+    state["conv1.weight"] = weight
+    with pytest.raises(ValueError, match=r"conv1.weight has shape"):
+        convert_checkpoint(_save(state, tmp_path / "conv.pth"), tmp_path / "out")
+
+
+def test_compressed_archive_is_refused_before_it_is_inflated(tmp_path):
+    """A small deflated zip that torch.load would inflate whole: refused from its directory."""
+    import zipfile
+
+    plain = _save({"conv1.weight": torch.zeros(2**25)}, tmp_path / "plain.pth")  # 128 MiB
+    packed = tmp_path / "packed.pth"
+    with (
+        zipfile.ZipFile(plain) as source,
+        zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for info in source.infolist():
+            with source.open(info) as reader, out.open(info.filename, "w") as writer:
+                while chunk := reader.read(2**22):
+                    writer.write(chunk)
+    assert packed.stat().st_size < 2**20
+    result = measure(
+        f"convert_checkpoint({str(packed)!r}, {str(tmp_path / 'out')!r})",
+        setup="from mocoim_hub.convert import convert_checkpoint",
+    )
+    assert result["outcome"].startswith("ValueError") and "compressed entries" in result["outcome"]
+    assert result["growth_mb"] < 32, result

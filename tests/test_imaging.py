@@ -52,7 +52,7 @@ def test_corrupt_files_raise_value_errors(tmp_path):
         load_image(broken_png)
     broken_dicom = tmp_path / "broken.dcm"
     broken_dicom.write_bytes(b"\x00" * 128 + b"DICM" + b"\x01" * 50)
-    with pytest.raises(ValueError, match="Could not read DICOM"):
+    with pytest.raises(ValueError, match="broken.dcm"):
         load_image(broken_dicom)
     with pytest.raises(FileNotFoundError):
         load_image(tmp_path / "missing.png")

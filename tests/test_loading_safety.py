@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -34,3 +35,53 @@ def test_safetensors_win_over_a_pickle_next_to_them(saved_model_dir, tmp_path, m
 def test_use_safetensors_false_is_refused(saved_model_dir):
     with pytest.raises(ValueError, match="safetensors only"):
         MocoImModel.from_pretrained(saved_model_dir, use_safetensors=False)
+
+
+def _sharded_copy(saved_model_dir, folder):
+    """The model saved in shards, as `save_pretrained(max_shard_size=...)` writes it."""
+    MocoImModel.from_pretrained(saved_model_dir).save_pretrained(folder, max_shard_size="20MB")
+    assert (folder / "model.safetensors.index.json").is_file()
+    return folder
+
+
+def _point_index_at(folder, shard_name):
+    index_file = folder / "model.safetensors.index.json"
+    index = json.loads(index_file.read_text())
+    index["weight_map"] = {key: shard_name for key in index["weight_map"]}
+    index_file.write_text(json.dumps(index))
+
+
+def test_sharded_safetensors_load(saved_model_dir, tmp_path):
+    folder = _sharded_copy(saved_model_dir, tmp_path / "sharded")
+    expected = MocoImModel.from_pretrained(saved_model_dir).state_dict()
+    loaded = MocoImModel.from_pretrained(folder).state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in expected.items())
+
+
+def test_shard_index_pointing_at_a_pickle_is_refused(saved_model_dir, tmp_path, monkeypatch):
+    folder = _sharded_copy(saved_model_dir, tmp_path / "decoy")
+    state = MocoImModel.from_pretrained(saved_model_dir).state_dict()
+    torch.save(state, folder / "pytorch_model-00001-of-00001.bin")
+    _point_index_at(folder, "pytorch_model-00001-of-00001.bin")
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("a pickle was read"))
+    for loader in (MocoImModel.from_pretrained, AutoModel.from_pretrained):
+        with pytest.raises(
+            ValueError, match=r"pytorch_model-00001-of-00001\.bin.*only \.safetensors"
+        ):
+            loader(folder)
+
+
+def test_shard_index_pointing_outside_the_folder_is_refused(saved_model_dir, tmp_path):
+    folder = _sharded_copy(saved_model_dir, tmp_path / "inside")
+    MocoImModel.from_pretrained(saved_model_dir).save_pretrained(tmp_path / "outside")
+    shutil.move(tmp_path / "outside" / "model.safetensors", tmp_path / "outside.safetensors")
+    _point_index_at(folder, "../outside.safetensors")
+    with pytest.raises(ValueError, match=r"\.\./outside\.safetensors.*inside the model folder"):
+        MocoImModel.from_pretrained(folder)
+
+
+def test_malformed_shard_index_is_a_value_error(saved_model_dir, tmp_path):
+    folder = _sharded_copy(saved_model_dir, tmp_path / "broken")
+    (folder / "model.safetensors.index.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a shard index"):
+        MocoImModel.from_pretrained(folder)

@@ -267,8 +267,8 @@ def test_decompression_bomb_and_empty_folder(tmp_path, monkeypatch):
     import mocoim_hub.imaging
 
     write_png(tmp_path / "a" / "big.png", size=(64, 64))
-    monkeypatch.setattr(mocoim_hub.imaging, "MAX_PIXELS", 1000)
-    with pytest.raises(ValueError, match="over the limit of 1000"):
+    monkeypatch.setattr(mocoim_hub.imaging, "DECODE_BUDGET", 1000)
+    with pytest.raises(ValueError, match="big.png .* over the decode budget"):
         mocoim_hub.imaging.load_image(tmp_path / "a" / "big.png")
     (tmp_path / "empty" / "class").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"No images under .*<class>/<image>"):
