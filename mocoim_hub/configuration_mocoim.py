@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from transformers import PreTrainedConfig
@@ -39,9 +41,106 @@ def default_normalization(num_channels: int) -> tuple[list[float], list[float]]:
     )
 
 
+MAX_IMAGE_SIZE = 4096  # pixels per side; a ResNet on larger inputs would not fit in memory
+MAX_LABELS = 10_000  # a classifier head's size is checked before transformers allocates its labels
+
+
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def are_numbers(value: Any, low: float = -math.inf, low_inclusive: bool = True) -> bool:
+    """A list or tuple of finite numbers (no bools, no strings), each above `low`."""
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        and (v >= low if low_inclusive else v > low)
+        for v in value
+    )  # fmt: skip
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and value in choices
+
+
+# Each field's type and range, checked before anything is built from it: (check, what is valid).
+FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "backbone": (_one_of(tuple(BACKBONES)), f"one of {', '.join(BACKBONES)}"),
+    "num_channels": (lambda v: is_int(v) and v in (1, 3), "1 (grayscale) or 3 (RGB)"),
+    "stem": (_one_of(STEMS), f"one of {', '.join(STEMS)}"),
+    "zero_init_residual": (lambda v: isinstance(v, bool), "true or false"),
+    "image_size": (
+        lambda v: is_int(v) and 8 <= v <= MAX_IMAGE_SIZE,
+        f"an integer number of pixels in 8..{MAX_IMAGE_SIZE}",
+    ),
+    "image_mean": (_optional(are_numbers), "a list of finite numbers, one per channel"),
+    "image_std": (
+        _optional(lambda v: are_numbers(v, 0.0, low_inclusive=False)),
+        "a list of positive finite numbers, one per channel",
+    ),
+    "pretraining_recipe": (_optional(lambda v: isinstance(v, str)), "a string or null"),
+    "pretraining_dataset": (_optional(lambda v: isinstance(v, str)), "a string or null"),
+    "intermediate_loss": (
+        _optional(_one_of(INTERMEDIATE_LOSSES)),
+        f"one of {', '.join(INTERMEDIATE_LOSSES)}, or null for an encoder not pretrained here",
+    ),
+    "intermediate_layers": (
+        _optional(
+            lambda v: (
+                isinstance(v, list)
+                and all(is_int(x) and 1 <= x <= 4 for x in v)
+                and len(set(v)) == len(v)
+            )
+        ),  # fmt: skip
+        "a list of distinct stage numbers in 1..4",
+    ),
+    "intermediate_weights": (
+        _optional(lambda v: isinstance(v, list) and are_numbers(v, 0.0)),
+        "a list of numbers >= 0, one per intermediate layer",
+    ),
+    "pretraining_hparams": (_optional(lambda v: isinstance(v, dict)), "a dict of settings or null"),
+    "finetuning_hparams": (_optional(lambda v: isinstance(v, dict)), "a dict of settings or null"),
+    "id2label": (
+        _optional(
+            lambda v: (
+                isinstance(v, dict)
+                and len(v) <= MAX_LABELS
+                and all(isinstance(k, int) or (isinstance(k, str) and k.isdigit()) for k in v)
+                and all(isinstance(name, str) for name in v.values())
+            )
+        ),  # fmt: skip
+        f"a map of class index -> name with at most {MAX_LABELS} classes",
+    ),
+    "label2id": (
+        _optional(
+            lambda v: (
+                isinstance(v, dict)
+                and all(isinstance(k, str) for k in v)
+                and all(is_int(i) or (isinstance(i, str) and i.isdigit()) for i in v.values())
+            )
+        ),  # fmt: skip
+        "a map of class name -> index",
+    ),
+    "num_labels": (
+        _optional(lambda v: is_int(v) and 1 <= v <= MAX_LABELS),
+        f"an integer number of classes in 1..{MAX_LABELS}",
+    ),
+}
+
+
+def check_fields(values: dict[str, Any]) -> None:
+    """Raise a ValueError naming the first field in `values` whose type or range is wrong."""
+    for name, (check, valid) in FIELD_RULES.items():
+        if name in values and not check(values[name]):
+            raise ValueError(f"Expected {name} to be {valid}, but got {values[name]!r}.")
 
 
 class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
@@ -92,6 +191,7 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
     finetuning_hparams: dict[str, Any] | None = None
 
     def __post_init__(self, **kwargs):
+        check_fields({**vars(self), **kwargs})  # before transformers builds labels from them
         self.stage_names = list(STAGE_NAMES)
         self.set_output_features_output_indices(
             out_features=kwargs.pop("out_features", None),
@@ -107,28 +207,11 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
         """transformers' checks, then ours, each raising a ValueError that names the field. Runs
         at construction and again in `save_pretrained`, so a config edited after construction is
         never written in a state that cannot be loaded."""
+        check_fields(vars(self))
         super().validate()
-        self._check_encoder()
         self._check_normalization()
         self._check_labels()
         self._check_provenance()
-
-    def _check_encoder(self) -> None:
-        _expect(
-            self.backbone in BACKBONES,
-            f"Unknown backbone {self.backbone!r}; expected one of {', '.join(BACKBONES)}.",
-        )
-        _expect(
-            self.num_channels in (1, 3) and not isinstance(self.num_channels, bool),
-            f"Expected num_channels 1 (grayscale) or 3 (RGB) but got {self.num_channels!r}.",
-        )
-        _expect(
-            self.stem in STEMS, f"Unknown stem {self.stem!r}; expected one of {', '.join(STEMS)}."
-        )
-        _expect(
-            isinstance(self.image_size, int) and self.image_size >= 8,
-            f"Expected image_size to be an integer of at least 8 pixels but got {self.image_size!r}.",
-        )
 
     def _check_normalization(self) -> None:
         for name, values in (("image_mean", self.image_mean), ("image_std", self.image_std)):
@@ -137,9 +220,6 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
                 f"Expected {self.num_channels} value(s) in {name} (one per channel) but got "
                 f"{len(values)}: {values}.",
             )
-        _expect(
-            all(s > 0 for s in self.image_std), f"image_std must be positive, got {self.image_std}."
-        )
 
     def _check_labels(self) -> None:
         ids = sorted(self.id2label)
@@ -162,29 +242,23 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
         )
 
     def _check_provenance(self) -> None:
-        _expect(
-            self.intermediate_loss is None or self.intermediate_loss in INTERMEDIATE_LOSSES,
-            f"Unknown intermediate_loss {self.intermediate_loss!r}; expected one of "
-            f"{', '.join(INTERMEDIATE_LOSSES)} (or None for an encoder that was not pretrained here).",
-        )
         layers = list(self.intermediate_layers or [])
         weights = list(self.intermediate_weights or [])
-        _expect(
-            all(layer in (1, 2, 3, 4) for layer in layers) and len(set(layers)) == len(layers),
-            f"intermediate_layers must be distinct stage numbers in 1..4, got {layers}.",
-        )
         _expect(
             len(weights) == len(layers),
             f"Expected one intermediate weight per layer ({len(layers)} layers: {layers}) but got "
             f"{len(weights)} weights: {weights}.",
         )
-        _expect(all(w >= 0 for w in weights), f"intermediate_weights must be >= 0, got {weights}.")
-        for name in ("pretraining_hparams", "finetuning_hparams"):
-            value = getattr(self, name)
-            _expect(
-                value is None or isinstance(value, dict),
-                f"Expected {name} to be a dict of settings (or null) but got {value!r}.",
-            )
+
+    @classmethod
+    def from_dict(cls, config_dict: Any, **kwargs: Any) -> MocoImConfig:
+        """`PreTrainedConfig.from_dict`, with a clear error for a config file that holds no object."""
+        _expect(
+            isinstance(config_dict, dict),
+            f"Expected config.json to hold a JSON object of settings but it holds a "
+            f"{type(config_dict).__name__}: {str(config_dict)[:80]}.",
+        )
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def block_type(self) -> str:

@@ -13,7 +13,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
-from .configuration_mocoim import default_normalization
+from .configuration_mocoim import MAX_IMAGE_SIZE, are_numbers, default_normalization, is_int
 from .imaging import (
     INTENSITY_SCALINGS,
     ImageLike,
@@ -84,8 +84,8 @@ class MocoImImageProcessor(BaseImageProcessor):
         self.crop_size = _size_dict(crop_size if crop_size is not None else 224, "crop_size")
         self.do_normalize = do_normalize
         mean, std = default_normalization(num_channels)
-        self.image_mean = list(image_mean or mean)
-        self.image_std = list(image_std or std)
+        self.image_mean = mean if image_mean is None else image_mean
+        self.image_std = std if image_std is None else image_std
         self.intensity_scaling = intensity_scaling
         self.channels_first = channels_first
         self._validate()
@@ -108,26 +108,40 @@ class MocoImImageProcessor(BaseImageProcessor):
         )
         return cls(**{**defaults, **kwargs})
 
+    @classmethod
+    def from_dict(cls, image_processor_dict: Any, **kwargs: Any) -> MocoImImageProcessor:
+        """`BaseImageProcessor.from_dict`, with a clear error for a file that holds no object."""
+        if not isinstance(image_processor_dict, dict):
+            raise ValueError(
+                "Expected preprocessor_config.json to hold a JSON object of settings but it holds "
+                f"a {type(image_processor_dict).__name__}: {str(image_processor_dict)[:80]}."
+            )
+        return super().from_dict(image_processor_dict, **kwargs)
+
     def _validate(self) -> None:
-        if self.num_channels not in (1, 3):
+        if not (is_int(self.num_channels) and self.num_channels in (1, 3)):
             raise ValueError(f"Expected num_channels 1 or 3 but got {self.num_channels!r}.")
-        if self.resample not in RESAMPLING:
+        for name in ("do_resize", "do_center_crop", "do_normalize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Expected {name} to be true or false but got {getattr(self, name)!r}.")
+        if self.channels_first not in (None, True, False):
+            raise ValueError(
+                f"Expected channels_first to be true, false or null but got {self.channels_first!r}."
+            )
+        if not isinstance(self.resample, str) or self.resample not in RESAMPLING:
             raise ValueError(
                 f"Unknown resample {self.resample!r}; expected one of {', '.join(RESAMPLING)}."
             )
-        if self.intensity_scaling not in INTENSITY_SCALINGS:
+        if (
+            not isinstance(self.intensity_scaling, str)
+            or self.intensity_scaling not in INTENSITY_SCALINGS
+        ):
             raise ValueError(
                 f"Unknown intensity_scaling {self.intensity_scaling!r}; expected one of "
                 f"{', '.join(INTENSITY_SCALINGS)}."
             )
-        for name in ("image_mean", "image_std"):
-            values = getattr(self, name)
-            if len(values) != self.num_channels:
-                raise ValueError(
-                    f"Expected {self.num_channels} value(s) in {name} but got {len(values)}: {values}."
-                )
-        if any(s <= 0 for s in self.image_std):
-            raise ValueError(f"image_std must be positive, got {self.image_std}.")
+        for name in ("image_mean", "image_std"):  # checked, and stored as lists of floats
+            setattr(self, name, _per_channel(getattr(self, name), self.num_channels, name))
 
     def preprocess(
         self, images: ImageLike | Sequence[ImageLike], return_tensors: str | None = "pt", **kwargs
@@ -187,10 +201,12 @@ def _per_channel(values: Any, num_channels: int, name: str) -> list[float]:
     """`image_mean` / `image_std` as one float per channel; a single number applies to all."""
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = [values] * num_channels
-    if not isinstance(values, (Sequence, np.ndarray)) or len(values) != num_channels:
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if not are_numbers(values) or len(values) != num_channels:
         raise ValueError(
-            f"Expected {num_channels} value(s) in {name}, one per channel of the model's input, "
-            f"but got {values!r}."
+            f"Expected {num_channels} value(s) in {name} (finite numbers, one per channel of the "
+            f"model's input), but got {values!r}."
         )
     if name == "image_std" and any(value <= 0 for value in values):
         raise ValueError(f"image_std must be positive, got {list(values)}.")
@@ -308,11 +324,14 @@ def _size_dict(size: Any, name: str, allow_shortest_edge: bool = False) -> dict[
     if (
         isinstance(size, dict)
         and sorted(size) in [sorted(keys) for keys in valid]
-        and all(isinstance(v, int) and v > 0 for v in size.values())
+        and all(is_int(v) and 0 < v <= MAX_IMAGE_SIZE for v in size.values())
     ):
         return dict(size)
     forms = " or ".join("{" + ", ".join(f"'{k}': int" for k in keys) + "}" for keys in valid)
-    raise ValueError(f"Expected {name} to be a positive int or {forms}, but got {size!r}.")
+    raise ValueError(
+        f"Expected {name} to be an int in 1..{MAX_IMAGE_SIZE} (pixels) or {forms} with values in "
+        f"that range, but got {size!r}."
+    )
 
 
 __all__ = ["MocoImImageProcessor"]

@@ -39,16 +39,16 @@ def test_round_trip_keeps_provenance(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"backbone": "vgg16"}, "expected one of resnet18, resnet34, resnet50"),
-        ({"num_channels": 2}, "Expected num_channels 1 (grayscale) or 3 (RGB) but got 2"),
-        ({"stem": "cifar"}, "expected one of imagenet, small"),
-        ({"image_size": 0}, "at least 8 pixels"),
+        ({"backbone": "vgg16"}, "Expected backbone to be one of resnet18, resnet34, resnet50"),
+        ({"num_channels": 2}, "Expected num_channels to be 1 (grayscale) or 3 (RGB), but got 2"),
+        ({"stem": "cifar"}, "Expected stem to be one of imagenet, small"),
+        ({"image_size": 0}, "image_size to be an integer number of pixels in 8..4096"),
         ({"num_channels": 3, "image_mean": [0.5]}, "Expected 3 value(s) in image_mean"),
-        ({"image_std": [0.0]}, "image_std must be positive"),
-        ({"intermediate_loss": "l1"}, "expected one of none, mse, barlow"),
+        ({"image_std": [0.0]}, "image_std to be a list of positive finite numbers"),
+        ({"intermediate_loss": "l1"}, "intermediate_loss to be one of none, mse, barlow"),
         ({"intermediate_layers": [0], "intermediate_weights": [1.0]}, "stage numbers in 1..4"),
         ({"intermediate_layers": [1, 2], "intermediate_weights": [1.0]}, "one intermediate weight"),
-        ({"intermediate_layers": [1], "intermediate_weights": [-1.0]}, "must be >= 0"),
+        ({"intermediate_layers": [1], "intermediate_weights": [-1.0]}, "numbers >= 0"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_valid_options(kwargs, message):

@@ -115,7 +115,7 @@ def test_bad_options_are_rejected():
         MocoImImageProcessor(num_channels=3, image_mean=[0.5])
     with pytest.raises(ValueError, match="Unknown preprocessing option"):
         MocoImImageProcessor()(np.zeros((8, 8), np.uint8), do_magic=True)
-    with pytest.raises(ValueError, match="positive int or"):
+    with pytest.raises(ValueError, match=r"an int in 1..4096 \(pixels\) or"):
         MocoImImageProcessor(size={"width": 3})
 
 

@@ -210,6 +210,19 @@ HOSTILE = [
     ({"id2label": {"0": "a", "2": "b"}}, "id2label"),
     ({"id2label": {"0": "a", "1": "a"}}, "id2label"),
     ({"id2label": {"0": "a", "1": "b"}, "label2id": {"a": 1, "b": 0}}, "label2id"),
+    ({"backbone": ["resnet18"]}, "backbone"),
+    ({"id2label": []}, "id2label"),
+    ({"label2id": []}, "label2id"),
+    ({"image_std": [None]}, "image_std"),
+    ({"image_mean": "a"}, "image_mean"),
+    ({"image_mean": [float("nan")]}, "image_mean"),
+    ({"intermediate_weights": ["x"]}, "intermediate_weights"),
+    ({"num_labels": 100_000_000}, "num_labels"),
+    ({"num_labels": "3"}, "num_labels"),
+    ({"image_size": 10**12}, "image_size"),
+    ({"zero_init_residual": "no"}, "zero_init_residual"),
+    ({"num_channels": True}, "num_channels"),
+    ({"pretraining_recipe": 5}, "pretraining_recipe"),
 ]
 
 
@@ -226,3 +239,38 @@ def test_hostile_config_file_fails_at_load(tmp_path, saved_model_dir, values, fi
     (folder / "config.json").write_text(json.dumps({**config, **values}))
     with pytest.raises(ValueError, match=field):
         MocoImForImageClassification.from_pretrained(folder)
+
+
+def test_config_file_holding_no_object_is_a_value_error(tmp_path, saved_model_dir):
+    folder = shutil.copytree(saved_model_dir, tmp_path / "model")
+    (folder / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="config.json to hold a JSON object"):
+        MocoImForImageClassification.from_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text('"resnet"')
+    with pytest.raises(ValueError, match="preprocessor_config.json to hold a JSON object"):
+        MocoImImageProcessor.from_pretrained(folder)
+
+
+HOSTILE_PROCESSOR = [
+    ({"size": {"shortest_edge": 1_000_000}}, "size"),
+    ({"crop_size": 10**6}, "crop_size"),
+    ({"image_mean": "a"}, "image_mean"),
+    ({"image_std": [None]}, "image_std"),
+    ({"do_resize": "no"}, "do_resize"),
+    ({"do_normalize": 1}, "do_normalize"),
+    ({"channels_first": "x"}, "channels_first"),
+    ({"num_channels": True}, "num_channels"),
+    ({"resample": ["bilinear"]}, "resample"),
+    ({"intensity_scaling": None}, "intensity_scaling"),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "field"), HOSTILE_PROCESSOR, ids=[str(v) for v, _ in HOSTILE_PROCESSOR]
+)
+def test_hostile_processor_file_fails_at_load(tmp_path, saved_model_dir, values, field):
+    folder = shutil.copytree(saved_model_dir, tmp_path / "model")
+    settings = json.loads((folder / "preprocessor_config.json").read_text())
+    (folder / "preprocessor_config.json").write_text(json.dumps({**settings, **values}))
+    with pytest.raises(ValueError, match=field):
+        MocoImImageProcessor.from_pretrained(folder)
