@@ -1,0 +1,73 @@
+"""Hostile files: decompression bombs refused from their headers within the decode budget, only the
+frame used decoded, memory of the largest accepted file bounded (each measured in a child
+process), and a seeded mutation fuzz over PNG/JPEG/TIFF/DICOM that finds no exception but
+ValueError."""
+
+import pytest
+from bombs import deflated_dicom, native_dicom, pil_file, rle_dicom
+from fuzz import FORMATS, fuzz
+from peak_memory import measure
+
+from mocoim_hub.imaging import DECODE_BUDGET
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+LOAD_AND_PROCESS = "MocoImImageProcessor()(load_image({path!r}))"
+SETUP = "from mocoim_hub import MocoImImageProcessor, load_image"
+MIB = 2**20
+
+
+def load_and_process(path) -> dict:
+    return measure(LOAD_AND_PROCESS.format(path=str(path)), setup=SETUP)
+
+
+BOMBS = {  # the probe's files: a few MB or less on disk, gigabytes once decoded
+    "deflated-dicom-12000x12000x8": lambda p: deflated_dicom(p / "bomb.dcm", 12000, 12000, 8),
+    "dicom-frame-12000x12000": lambda p: deflated_dicom(p / "frame.dcm", 12000, 12000, 1),
+    "png-16bit-13000": lambda p: pil_file(p / "bomb.png", 13000, "I;16"),
+    "tiff-int32-9000": lambda p: pil_file(p / "bomb.tif", 9000, "I", compression="tiff_deflate"),
+}
+
+
+@pytest.mark.parametrize("make", BOMBS.values(), ids=BOMBS.keys())
+def test_bombs_are_refused_from_their_headers(tmp_path, make):
+    path = make(tmp_path)
+    assert path.stat().st_size < 3 * MIB
+    result = load_and_process(path)
+    assert result["outcome"].startswith("BadImageError"), result
+    assert path.name in result["outcome"] and "decode budget" in result["outcome"]
+    assert result["growth_mb"] < 64, result  # refused before decoding: nothing was allocated
+
+
+def test_only_the_frame_used_is_decoded(tmp_path):
+    """64 frames of 4096x4096 16-bit (2 GiB decoded) in a 34 MB RLE file: one frame is read."""
+    result = load_and_process(rle_dicom(tmp_path / "frames.dcm", 4096, 4096, 64))
+    assert result["outcome"] == "ok", result
+    assert result["growth_mb"] < 400, result  # a frame is 32 MiB, as float32 64 MiB
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: pil_file(p / "largest.tif", 8192, "I", compression="tiff_deflate"),
+        lambda p: native_dicom(p / "largest.dcm", 8192, 8192),
+    ],
+    ids=["tiff-int32-8192", "dicom-16bit-8192"],
+)
+def test_largest_accepted_files_stay_within_memory(tmp_path, make):
+    """8192x8192 is the largest grayscale image the budget accepts (exactly 256 MiB as float32)."""
+    path = make(tmp_path)
+    result = load_and_process(path)
+    assert result["outcome"] == "ok", result
+    assert result["growth_mb"] < 1024, result
+    assert 8192 * 8192 * 4 == DECODE_BUDGET
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_mutation_fuzz_finds_nothing_but_value_errors(format):
+    """25,000 mutated files per format, 100,000 in all (seeded, the same files every run)."""
+    outcomes = fuzz(format, 25_000, seed=0)
+    others = {
+        outcome: count for outcome, count in outcomes.items() if outcome not in ("ok", "ValueError")
+    }
+    assert not others, others
+    assert outcomes["ValueError"] > 1000 and outcomes["ok"] > 100  # both paths were exercised
