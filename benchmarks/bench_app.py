@@ -8,19 +8,16 @@ measured alternately in one run. Medians.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from gradio_client import Client, handle_file
 
 from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel, load_image
+from mocoim_hub.app import build_demo, launch
 from mocoim_hub.examples import example_files
-
-ROOT = Path(__file__).parents[1]
 
 
 def main() -> None:
@@ -36,11 +33,8 @@ def main() -> None:
         config = MocoImConfig(backbone="resnet18", num_channels=3, image_size=224)
         MocoImModel(config).save_pretrained(model_dir)
         MocoImImageProcessor.from_model_config(config).save_pretrained(model_dir)
-    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    demo = app.build_demo(model_dir)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    demo = build_demo([f"bench={model_dir}"])
+    launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     client = Client(demo.local_url, verbose=False)
     image_path = str(example_files()["retina"])
     model = MocoImModel.from_pretrained(model_dir).eval()
@@ -49,13 +43,13 @@ def main() -> None:
     )["pixel_values"]
 
     def request() -> None:
-        client.predict(model_dir, handle_file(image_path), api_name="/embed")
+        client.predict("bench", handle_file(image_path), api_name="/embed")
 
     def forward() -> None:
         with torch.inference_mode():
             model(pixels)
 
-    request()  # warm-up: loads the model in the app
+    request()  # warm-up
     timings = {"request": [], "forward": []}
     for _ in range(args.repeats):
         for name, action in (("request", request), ("forward", forward)):

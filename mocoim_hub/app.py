@@ -1,16 +1,22 @@
-"""Gradio demo of a MoCo-IM encoder: what it sees, its embedding, its intermediate layers.
+"""Gradio demo of MoCo-IM encoders: what they see, their embeddings, their intermediate layers.
 
-`build_demo()` makes the Blocks; the computations are in `mocoim_hub.demo`. `app.py` in the
-checkout and the Space folders `mocoim-space write` makes are two lines over this module.
+`build_demo(models)` makes the Blocks; the computations are in `mocoim_hub.demo`. The models are
+fixed when the app starts: clients choose among them by name and never name a server path.
+`app.py` in the checkout and the Space folders `mocoim-space write` makes call `main()`.
 
-    python -m mocoim_hub.app                                  # the model of the README's main command
-    MOCOIM_MODEL=your-org/mocoim-nih python -m mocoim_hub.app # any local folder or Hub id
+    python -m mocoim_hub.app                                   # the README's model (runs/demo/model)
+    python -m mocoim_hub.app --model runs/demo/model --model nih=your-org/mocoim-nih
+    MOCOIM_MODEL=your-org/mocoim-nih python -m mocoim_hub.app  # the same as --model, comma-separated
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import tempfile
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -34,29 +40,50 @@ Self-supervised encoders pretrained with MoCo v2 plus an **intermediate-layer lo
 not for clinical decisions."""
 
 
-def _as_files(images: list[np.ndarray]) -> list[str]:
+MAX_FILE_SIZE_MB = logic.MAX_UPLOAD_BYTES // 2**20
+KEPT_OUTPUTS = 64  # requests whose output files are kept until Gradio has copied them
+OUTPUTS = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
+MODELS: dict[str, logic.LoadedModel] = {}  # name -> model, filled by build_demo at start
+
+
+def _output_folder() -> Path:
+    """A fresh folder for one request's files; only the newest `KEPT_OUTPUTS` are kept (Gradio
+    copies returned files into its own cache before the next requests come)."""
+    folder = OUTPUTS / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    folders = sorted(OUTPUTS.iterdir(), key=lambda p: p.stat().st_mtime)
+    for old in folders[:-KEPT_OUTPUTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _as_files(images: list[np.ndarray], folder: Path) -> list[str]:
     """Images as PNG files of their own. Gradio rewrites array outputs in place in a cache shared
     by identical images, which can hand a concurrent user a truncated file; files it copies
     atomically."""
-    folder = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
     paths = [folder / f"{i}.png" for i in range(len(images))]
     for path, image in zip(paths, images, strict=True):
         PIL.Image.fromarray(image).save(path)
     return [str(p) for p in paths]
 
 
-def _model_and_pixels(source: str, path: str | None):
+def _model_and_pixels(name: str, path: str | None):
+    if name not in MODELS:
+        raise gr.Error(
+            f"Unknown model {str(name)[:100]!r}; this app serves {', '.join(MODELS) or 'none'}."
+        )
+    loaded = MODELS[name]
     try:
-        loaded = logic.load_model(source)
         return loaded, logic.pixels_of(loaded, logic.read_upload(path))
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def run_embed(source: str, path: str | None):
-    loaded, pixels = _model_and_pixels(source, path)
+def run_embed(name: str, path: str | None):
+    loaded, pixels = _model_and_pixels(name, path)
+    folder = _output_folder()
     embedding = logic.embed(loaded, pixels)
-    output = Path(tempfile.mkdtemp()) / "embedding.npy"
+    output = folder / "embedding.npy"
     np.save(output, embedding)
     summary = {"dimensions": len(embedding), "L2 norm": round(float(np.linalg.norm(embedding)), 4),
                "mean": round(float(embedding.mean()), 4), "std": round(float(embedding.std()), 4),
@@ -65,7 +92,7 @@ def run_embed(source: str, path: str | None):
     scale = max(1, 256 // max(seen.shape[:2]))  # small inputs (32 px) shown big, pixels kept sharp
     seen = seen.repeat(scale, axis=0).repeat(scale, axis=1)
     overlays = logic.activation_overlays(loaded, pixels)
-    seen_file, *overlay_files = _as_files([seen] + [image for image, _ in overlays])
+    seen_file, *overlay_files = _as_files([seen] + [image for image, _ in overlays], folder)
     return (
         seen_file,
         summary,
@@ -74,40 +101,61 @@ def run_embed(source: str, path: str | None):
     )
 
 
-def run_classify(source: str, path: str | None):
-    loaded, pixels = _model_and_pixels(source, path)
+def run_classify(name: str, path: str | None):
+    loaded, pixels = _model_and_pixels(name, path)
     try:
         return logic.classify(loaded, pixels)
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def run_compare(source: str, first: str | None, second: str | None):
-    loaded, a = _model_and_pixels(source, first)
-    _, b = _model_and_pixels(source, second)
+def run_compare(name: str, first: str | None, second: str | None):
+    loaded, a = _model_and_pixels(name, first)
+    _, b = _model_and_pixels(name, second)
     similarities = logic.layer_similarities(loaded, a, b)
     return pd.DataFrame(
         {"layer": list(similarities), "cosine similarity": list(similarities.values())}
     )
 
 
-def run_retrieve(source: str, path: str | None):
-    loaded, pixels = _model_and_pixels(source, path)
+def run_retrieve(name: str, path: str | None):
+    loaded, pixels = _model_and_pixels(name, path)
     neighbours = logic.gallery(loaded.source).nearest(logic.embed(loaded, pixels))
-    files = _as_files([image for image, _ in neighbours])
+    files = _as_files([image for image, _ in neighbours], _output_folder())
     return list(zip(files, [caption for _, caption in neighbours], strict=True))
 
 
-def build_demo(default_model: str | None = None) -> gr.Blocks:
-    default_model = default_model or logic.default_model_source()
+def load_models(specs: Sequence[str]) -> dict[str, logic.LoadedModel]:
+    """`NAME=SOURCE` or `SOURCE` (named after its folder or Hub id) -> the loaded models. A model
+    that does not load is reported here, on the server's console, and left out."""
+    models = {}
+    for spec in specs:
+        name, _, source = spec.rpartition("=")
+        name = name or logic.model_name(source)
+        while name in models:
+            name += "'"
+        try:
+            models[name] = logic.load_model(source)
+        except (ValueError, OSError) as error:
+            print(f"mocoim-demo: not serving {source}: {error}")
+    return models
+
+
+def build_demo(models: str | Sequence[str] | None = None) -> gr.Blocks:
+    """The demo serving `models` (folders or Hub ids, `NAME=SOURCE` to name one); default
+    `$MOCOIM_MODEL` (comma-separated) or the README's `runs/demo/model`."""
+    specs = [models] if isinstance(models, str) else list(models or logic.default_model_sources())
+    MODELS.clear()
+    MODELS.update(load_models(specs))
     examples = [[str(p)] for p in example_files().values()]
-    with gr.Blocks(title="MoCo-IM encoder explorer") as demo:
+    with gr.Blocks(title="MoCo-IM encoder explorer", delete_cache=(300, 900)) as demo:
         gr.Markdown(INTRO)
-        model = gr.Textbox(default_model, label="Model (local folder or Hub id)")
-        if not logic.is_model_source(default_model):
-            gr.Markdown(f"**No model at `{default_model}`.** Make the demo model with "
-                        "`mocoim-pretrain --recipe demo --output-dir runs/demo`, or "
-                        "enter a folder or Hub id above.")  # fmt: skip
+        names = list(MODELS)
+        model = gr.Dropdown(names, value=names[0] if names else None, label="Model")
+        if not MODELS:
+            gr.Markdown("**No model could be loaded** (the server's console says why). Make the "
+                        "demo model with `mocoim-pretrain --recipe demo --output-dir runs/demo` "
+                        "and restart, or start the app with `--model FOLDER_OR_HUB_ID`.")  # fmt: skip
         with gr.Tab("Embed"):
             upload = gr.File(label="Image or DICOM", type="filepath")
             button = gr.Button("Embed", variant="primary")
@@ -144,5 +192,25 @@ def build_demo(default_model: str | None = None) -> gr.Blocks:
     return demo
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model", action="append", metavar="[NAME=]SOURCE",
+        help="a model folder or Hub id to serve; repeat for more (default: $MOCOIM_MODEL, "
+        f"comma-separated, or {logic.DEFAULT_MODEL})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-file-size", type=int, default=MAX_FILE_SIZE_MB, metavar="MB",
+        help=f"largest upload accepted, refused before it is stored (default {MAX_FILE_SIZE_MB})",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    launch(build_demo(args.model), args.max_file_size)
+
+
+def launch(demo: gr.Blocks, max_file_size_mb: int = MAX_FILE_SIZE_MB, **options) -> None:
+    """Serve `demo`; Gradio refuses larger uploads before storing them."""
+    demo.launch(max_file_size=f"{max_file_size_mb}mb", **options)
+
+
 if __name__ == "__main__":
-    build_demo().launch()
+    main()

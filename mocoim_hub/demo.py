@@ -27,8 +27,17 @@ LAYERS = STAGE_NAMES[1:]
 CACHE_DIR = Path(os.environ.get("MOCOIM_HUB_CACHE", Path.home() / ".cache" / "mocoim_hub"))
 
 
-def default_model_source() -> str:
-    return os.environ.get("MOCOIM_MODEL", DEFAULT_MODEL)
+def default_model_sources() -> list[str]:
+    """`$MOCOIM_MODEL` (comma-separated folders or Hub ids), else the README's model."""
+    sources = [s.strip() for s in os.environ.get("MOCOIM_MODEL", DEFAULT_MODEL).split(",")]
+    return [s for s in sources if s]
+
+
+def model_name(source: str) -> str:
+    """How the app names a model to its users: a Hub id as it is, a folder by its own name (no
+    server path)."""
+    path = Path(source).expanduser()
+    return path.resolve().name if path.is_dir() else source.strip()
 
 
 @dataclass
@@ -87,8 +96,10 @@ def read_upload(path: str | os.PathLike | None) -> np.ndarray | object:
     try:
         return load_image(path)
     except Exception as error:  # any decoder failure is the upload's fault, not the server's
+        name = Path(path).name  # the server's temp path is not the client's business
         raise ValueError(
-            f"Could not read {Path(path).name} as an image or DICOM file: {error}"
+            f"Could not read {name} as an image or DICOM file: "
+            f"{str(error).replace(os.fspath(path), name)}"
         ) from error
 
 
@@ -153,9 +164,9 @@ def layer_similarities(
 def classify(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, float]:
     if loaded.classifier is None:
         raise ValueError(
-            f"{loaded.source} is an encoder without a classification head. Make a classifier with "
-            f"`mocoim-finetune --models {loaded.source} --modes full --output-dir runs/fine-tune "
-            "--save-model runs/classifier`, then enter runs/classifier as the model."
+            "This model is an encoder without a classification head. Make a classifier with "
+            "`mocoim-finetune --models ENCODER --modes full --output-dir runs/fine-tune "
+            "--save-model runs/classifier`, then serve it with `python app.py --model runs/classifier`."
         )
     logits = loaded.classifier(pixels).logits[0]
     multi_label = loaded.classifier.config.problem_type == "multi_label_classification"

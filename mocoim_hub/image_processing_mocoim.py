@@ -123,7 +123,9 @@ class MocoImImageProcessor(BaseImageProcessor):
             raise ValueError(f"Expected num_channels 1 or 3 but got {self.num_channels!r}.")
         for name in ("do_resize", "do_center_crop", "do_normalize"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"Expected {name} to be true or false but got {getattr(self, name)!r}.")
+                raise ValueError(
+                    f"Expected {name} to be true or false but got {getattr(self, name)!r}."
+                )
         if self.channels_first not in (None, True, False):
             raise ValueError(
                 f"Expected channels_first to be true, false or null but got {self.channels_first!r}."

@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+import yaml
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
 from .extras import require
 from .hub import PushError, push_to_hub
 
@@ -25,16 +28,12 @@ require("Writing a Space (mocoim-space)", "gradio")
 import gradio  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent
-APP = """import os
+APP = """from mocoim_hub.app import build_demo, launch
 
-os.environ.setdefault("MOCOIM_MODEL", {model_id!r})  # written by mocoim-space
-
-from mocoim_hub.app import build_demo
-
-demo = build_demo()
+demo = build_demo([{model_id!r}])  # written by mocoim-space
 
 if __name__ == "__main__":
-    demo.launch()
+    launch(demo)
 """
 REQUIREMENTS = [
     "torch", "torchvision", "transformers>=5.0", "huggingface_hub", "safetensors", "pillow",
@@ -42,9 +41,14 @@ REQUIREMENTS = [
 ]  # fmt: skip
 
 
-def write_space(folder: str | Path, model_id: str, title: str = "MoCo-IM encoder explorer") -> Path:
-    """Write a runnable Space folder whose app loads `model_id` (a Hub id)."""
+def write_space(
+    folder: str | Path, model_id: str, title: str = "MoCo-IM encoder explorer", force: bool = False
+) -> Path:
+    """Write a runnable Space folder whose app loads `model_id` (a Hub id). A folder that holds
+    files is refused unless `force`; the checkout the package is copied from always is."""
     folder = Path(folder)
+    _check_model_id(model_id)
+    _check_target(folder, force)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "app.py").write_text(APP.format(model_id=model_id), encoding="utf-8")
     code = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -58,20 +62,40 @@ def write_space(folder: str | Path, model_id: str, title: str = "MoCo-IM encoder
     return folder
 
 
+def _check_model_id(model_id: str) -> None:
+    try:
+        validate_repo_id(model_id)
+    except HFValidationError as error:
+        raise ValueError(
+            f"--model must be the Hub id (org/name) of the model the Space shows, got "
+            f"{model_id!r}: {error}"
+        ) from None
+
+
+def _check_target(folder: Path, force: bool) -> None:
+    target = folder.resolve()
+    if target == PACKAGE or PACKAGE in target.parents or target in PACKAGE.parents:
+        raise ValueError(
+            f"{folder} holds or is inside the mocoim_hub package the Space copies ({PACKAGE}): "
+            "writing there would overwrite the checkout's own app.py, README.md and package. "
+            "Write the Space to a folder of its own, e.g. spaces/mocoim-demo."
+        )
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise ValueError(
+            f"{folder} is not empty; its app.py, README.md, requirements.txt and mocoim_hub/ "
+            "would be overwritten. Choose a new folder, or pass --force to overwrite them."
+        )
+
+
 def _space_card(title: str, model_id: str) -> str:
+    meta = {
+        "title": title, "emoji": "🩻", "colorFrom": "indigo", "colorTo": "gray", "sdk": "gradio",
+        "sdk_version": gradio.__version__, "app_file": "app.py", "models": [model_id],
+        "license": "apache-2.0", "pinned": False,
+    }  # fmt: skip
+    front_matter = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     return f"""---
-title: {title}
-emoji: 🩻
-colorFrom: indigo
-colorTo: gray
-sdk: gradio
-sdk_version: {gradio.__version__}
-app_file: app.py
-models:
-- {model_id}
-license: apache-2.0
-pinned: false
----
+{front_matter}---
 
 # {title}
 
@@ -90,13 +114,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     write.add_argument("folder", type=Path)
     write.add_argument("--model", required=True, help="Hub id of the model the Space shows")
     write.add_argument("--title", default="MoCo-IM encoder explorer")
+    write.add_argument("--force", action="store_true", help="overwrite a folder that holds files")
     push = commands.add_parser("push", help="upload a Space folder")
     push.add_argument("folder", type=Path)
     push.add_argument("space_id")
     push.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "write":
-        print(write_space(args.folder, args.model, args.title))
+        try:
+            print(write_space(args.folder, args.model, args.title, force=args.force))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     if not (args.folder / "app.py").exists():
         print(f"{args.folder} has no app.py; write it first with `mocoim-space write`.",

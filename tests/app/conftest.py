@@ -1,10 +1,14 @@
 """The Gradio app served on localhost for the app tests."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImImageProcessor, MocoImModel
-from mocoim_hub.app import build_demo
+from mocoim_hub.app import build_demo, launch
+
+MAX_FILE_SIZE_MB = 2  # small, so that the test of the upload limit sends little
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +23,12 @@ def encoder_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def served(encoder_dir):
-    """(url, model folder) of the demo, launched once for the session."""
-    demo = build_demo(encoder_dir)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield demo.local_url, encoder_dir
+def served(encoder_dir, classifier_dir):
+    """(url, name of the encoder) of the demo serving an encoder and a classifier, launched once
+    for the session."""
+    demo = build_demo([encoder_dir, f"chest classifier={classifier_dir}"])
+    launch(demo, MAX_FILE_SIZE_MB, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield demo.local_url, Path(encoder_dir).name
     demo.close()
 
 

@@ -1,5 +1,6 @@
 """Every endpoint of the served demo through gradio_client, with real images and bad uploads."""
 
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -51,10 +52,10 @@ def test_retrieve_finds_the_gallery_image_itself_first(client, served, files):
     assert len(neighbours) == 8 and "cosine distance 0.000" in neighbours[0]["caption"]
 
 
-def test_classify_with_and_without_a_head(client, served, files, classifier_dir):
+def test_classify_with_and_without_a_head(client, served, files):
     with pytest.raises(AppError, match="without a classification head"):
         client.predict(served[1], handle_file(files["retina"]), api_name="/classify")
-    result = client.predict(classifier_dir, handle_file(files["retina"]), api_name="/classify")
+    result = client.predict("chest classifier", handle_file(files["retina"]), api_name="/classify")
     scores = [c["confidence"] for c in result["confidences"]]
     assert len(scores) == 3 and sum(scores) != pytest.approx(1.0)  # independent sigmoids
 
@@ -66,17 +67,50 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_answering(
 ):
     bad = tmp_path / "upload.dcm"
     bad.write_bytes(content)
-    with pytest.raises(AppError, match="Could not read upload.dcm"):
+    with pytest.raises(AppError, match="Could not read upload.dcm") as error:
         client.predict(served[1], handle_file(str(bad)), api_name="/embed")
+    assert tempfile.gettempdir() not in str(error.value)  # no server path, the upload's own name
     assert (
         client.predict(served[1], handle_file(files["retina"]), api_name="/embed")[1]["dimensions"]
         == 512
     )
 
 
-def test_unknown_model_is_explained(client, files):
-    with pytest.raises(AppError, match="neither a folder nor a Hub id"):
-        client.predict("no-such-model", handle_file(files["retina"]), api_name="/embed")
+@pytest.mark.parametrize("model", ["no-such-model", "/etc", "/no/such/folder", "org/any-hub-model"])
+def test_only_the_models_the_server_was_started_with_are_served(client, files, served, model):
+    """A client names a model; paths and Hub ids are just unknown names: nothing is loaded, and
+    the answer is the same whether the path exists on the server or not."""
+    with pytest.raises(AppError) as error:
+        client.predict(model, handle_file(files["retina"]), api_name="/embed")
+    expected = f"Value: {model} is not in the list of choices: ['{served[1]}', 'chest classifier']"
+    assert str(error.value).strip() == expected  # Gradio's own check of the dropdown's choices
+
+
+def test_the_interface_refuses_unknown_models_itself():
+    """Behind the dropdown, in case a client reaches the function another way."""
+    from gradio import Error
+
+    from mocoim_hub.app import run_embed
+
+    with pytest.raises(Error, match=r"Unknown model '/etc'; this app serves"):
+        run_embed("/etc", None)
+
+
+def test_uploads_over_the_size_limit_are_refused(client, served, tmp_path):
+    from conftest import MAX_FILE_SIZE_MB
+
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(MAX_FILE_SIZE_MB * 2**20 + 1))
+    with pytest.raises(Exception, match="(?i)file.*(too large|exceeds|size)"):
+        client.predict(served[1], handle_file(str(big)), api_name="/embed")
+
+
+def test_request_outputs_are_a_bounded_cache(client, served, files):
+    from mocoim_hub.app import KEPT_OUTPUTS, OUTPUTS
+
+    for _ in range(3):
+        client.predict(served[1], handle_file(files["retina"]), api_name="/embed")
+    assert 0 < len(list(OUTPUTS.iterdir())) <= KEPT_OUTPUTS
 
 
 def test_sixteen_concurrent_requests_are_all_answered(served, files):

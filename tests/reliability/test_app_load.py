@@ -1,7 +1,8 @@
 """`python app.py` under load: 50 clients, each with its own gradio_client connection, call the
 Embed, Compare, Classify and Retrieve endpoints with real images for 60 s
 (MOCOIM_LOAD_CLIENTS, MOCOIM_LOAD_SECONDS). Every request must be answered without an error, and
-the server's memory must level off rather than grow with the requests served."""
+the server's memory must level off rather than grow with the requests served, and so must its
+temporary files."""
 
 import itertools
 import os
@@ -18,6 +19,7 @@ import torch
 from gradio_client import Client, handle_file
 
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImImageProcessor
+from mocoim_hub.app import KEPT_OUTPUTS
 from mocoim_hub.examples import example_files
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -54,8 +56,10 @@ def classifier_dir(tmp_path) -> str:
 @pytest.fixture
 def app_server(tmp_path, classifier_dir):
     port = free_port()
+    (tmp_path / "tmp").mkdir()
     env = {**os.environ, "MOCOIM_MODEL": classifier_dir, "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_SERVER_NAME": "127.0.0.1", "MOCOIM_HUB_CACHE": str(tmp_path / "cache")}  # fmt: skip
+           "GRADIO_SERVER_NAME": "127.0.0.1", "MOCOIM_HUB_CACHE": str(tmp_path / "cache"),
+           "TMPDIR": str(tmp_path / "tmp"), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}  # fmt: skip
     log = open(tmp_path / "app.log", "w")
     process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=log,
                                stderr=subprocess.STDOUT)  # fmt: skip
@@ -69,14 +73,14 @@ def app_server(tmp_path, classifier_dir):
             break
         except OSError:
             time.sleep(0.5)
-    yield url, process.pid, classifier_dir
+    yield url, process.pid, Path(classifier_dir).name, tmp_path
     process.terminate()
     process.wait(timeout=60)
     log.close()
 
 
 def test_fifty_clients_for_a_minute(app_server):
-    url, pid, model = app_server
+    url, pid, model, folder = app_server
     files = {name: handle_file(str(path)) for name, path in example_files().items()}
     calls = [
         ("/embed", (model, files["ct"])),
@@ -130,6 +134,14 @@ def test_fifty_clients_for_a_minute(app_server):
           f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s; resident memory peak "
           f"{max(m for _, m in memory):.0f} MB (first half {first_half:.0f} MB, second half "
           f"{second_half:.0f} MB)")  # fmt: skip
+    request_folders = list((folder / "tmp").glob("mocoim-demo-*/*"))
+    gradio_files = [p for p in (folder / "gradio").rglob("*") if p.is_file()]
+    print(
+        f"temporary files: {len(request_folders)} request folders kept, {len(gradio_files)} "
+        "files in Gradio's cache"
+    )
     assert errors == [], errors[:5]
+    assert len(request_folders) <= KEPT_OUTPUTS  # a bounded cache, not a folder per request
+    assert len(gradio_files) < 100  # uploads and outputs of the same images are stored once
     assert len(results) >= CLIENTS  # every client was answered at least once
     assert second_half <= first_half * 1.15 + 50  # levels off: no growth per request

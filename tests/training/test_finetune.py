@@ -84,12 +84,12 @@ def test_fine_tune_save_serve_and_push_a_classifier(tmp_path, tiny_config, hub):
     from_hub = pipeline("image-classification", model="org/demo-classifier")(ct, top_k=3)
     assert from_hub == local
 
-    demo = build_demo(str(classifier_dir))
+    demo = build_demo([f"local={classifier_dir}", "org/demo-classifier"])  # a folder, a Hub id
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
         client = Client(demo.local_url, verbose=False)
-        shown = [client.predict(source, handle_file(ct), api_name="/classify")
-                 for source in (str(classifier_dir), "org/demo-classifier")]  # fmt: skip
+        shown = [client.predict(name, handle_file(ct), api_name="/classify")
+                 for name in ("local", "org/demo-classifier")]  # fmt: skip
     finally:
         demo.close()
     for labels in shown:
