@@ -12,9 +12,11 @@ fixed when the app starts: clients choose among them by name and never name a se
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,20 +43,25 @@ not for clinical decisions."""
 
 
 MAX_FILE_SIZE_MB = logic.MAX_UPLOAD_BYTES // 2**20
+# Uploads reach the functions as bytes: a "filepath" File leaves an empty temporary file in
+# Gradio's cache on every call, which no cache setting removes.
+UPLOAD = "binary"
 KEPT_OUTPUTS = 64  # requests whose output files are kept until Gradio has copied them
 OUTPUTS = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
+_OUTPUT_FOLDERS: collections.deque[Path] = collections.deque()
+_OUTPUTS_LOCK = threading.Lock()
 MODELS: dict[str, logic.LoadedModel] = {}  # name -> model, filled by build_demo at start
 
 
 def _output_folder() -> Path:
     """A fresh folder for one request's files; only the newest `KEPT_OUTPUTS` are kept (Gradio
-    copies returned files into its own cache before the next requests come)."""
-    folder = OUTPUTS / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    folders = sorted(OUTPUTS.iterdir(), key=lambda p: p.stat().st_mtime)
-    for old in folders[:-KEPT_OUTPUTS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return folder
+    copies returned files into its own cache as soon as a request returns)."""
+    with _OUTPUTS_LOCK:  # requests of different tabs run concurrently
+        _OUTPUT_FOLDERS.append(OUTPUTS / uuid.uuid4().hex)
+        _OUTPUT_FOLDERS[-1].mkdir(parents=True)
+        while len(_OUTPUT_FOLDERS) > KEPT_OUTPUTS:
+            shutil.rmtree(_OUTPUT_FOLDERS.popleft(), ignore_errors=True)
+        return _OUTPUT_FOLDERS[-1]
 
 
 def _as_files(images: list[np.ndarray], folder: Path) -> list[str]:
@@ -67,20 +74,20 @@ def _as_files(images: list[np.ndarray], folder: Path) -> list[str]:
     return [str(p) for p in paths]
 
 
-def _model_and_pixels(name: str, path: str | None):
+def _model_and_pixels(name: str, upload: bytes | None):
     if name not in MODELS:
         raise gr.Error(
             f"Unknown model {str(name)[:100]!r}; this app serves {', '.join(MODELS) or 'none'}."
         )
     loaded = MODELS[name]
     try:
-        return loaded, logic.pixels_of(loaded, logic.read_upload(path))
+        return loaded, logic.pixels_of(loaded, logic.read_upload(upload))
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def run_embed(name: str, path: str | None):
-    loaded, pixels = _model_and_pixels(name, path)
+def run_embed(name: str, upload: bytes | None):
+    loaded, pixels = _model_and_pixels(name, upload)
     folder = _output_folder()
     embedding = logic.embed(loaded, pixels)
     output = folder / "embedding.npy"
@@ -101,15 +108,15 @@ def run_embed(name: str, path: str | None):
     )
 
 
-def run_classify(name: str, path: str | None):
-    loaded, pixels = _model_and_pixels(name, path)
+def run_classify(name: str, upload: bytes | None):
+    loaded, pixels = _model_and_pixels(name, upload)
     try:
         return logic.classify(loaded, pixels)
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def run_compare(name: str, first: str | None, second: str | None):
+def run_compare(name: str, first: bytes | None, second: bytes | None):
     loaded, a = _model_and_pixels(name, first)
     _, b = _model_and_pixels(name, second)
     similarities = logic.layer_similarities(loaded, a, b)
@@ -118,8 +125,8 @@ def run_compare(name: str, first: str | None, second: str | None):
     )
 
 
-def run_retrieve(name: str, path: str | None):
-    loaded, pixels = _model_and_pixels(name, path)
+def run_retrieve(name: str, upload: bytes | None):
+    loaded, pixels = _model_and_pixels(name, upload)
     neighbours = logic.gallery(loaded.source).nearest(logic.embed(loaded, pixels))
     files = _as_files([image for image, _ in neighbours], _output_folder())
     return list(zip(files, [caption for _, caption in neighbours], strict=True))
@@ -157,7 +164,7 @@ def build_demo(models: str | Sequence[str] | None = None) -> gr.Blocks:
                         "demo model with `mocoim-pretrain --recipe demo --output-dir runs/demo` "
                         "and restart, or start the app with `--model FOLDER_OR_HUB_ID`.")  # fmt: skip
         with gr.Tab("Embed"):
-            upload = gr.File(label="Image or DICOM", type="filepath")
+            upload = gr.File(label="Image or DICOM", type=UPLOAD)
             button = gr.Button("Embed", variant="primary")
             with gr.Row():
                 seen = gr.Image(label="Input as the model sees it", type="filepath")
@@ -169,21 +176,21 @@ def build_demo(models: str | Sequence[str] | None = None) -> gr.Blocks:
             )
             gr.Examples(examples, [upload])
         with gr.Tab("Classify"):
-            upload_c = gr.File(label="Image or DICOM", type="filepath")
+            upload_c = gr.File(label="Image or DICOM", type=UPLOAD)
             button_c = gr.Button("Classify", variant="primary")
             labels = gr.Label(label="Predictions", num_top_classes=5)
             button_c.click(run_classify, [model, upload_c], labels, api_name="classify")
         with gr.Tab("Compare"):
             with gr.Row():
-                first = gr.File(label="First image", type="filepath")
-                second = gr.File(label="Second image", type="filepath")
+                first = gr.File(label="First image", type=UPLOAD)
+                second = gr.File(label="Second image", type=UPLOAD)
             button_2 = gr.Button("Compare", variant="primary")
             chart = gr.BarPlot(
                 x="layer", y="cosine similarity", y_lim=[-1, 1], label="Similarity per layer"
             )
             button_2.click(run_compare, [model, first, second], chart, api_name="compare")
         with gr.Tab("Retrieve"):
-            upload_r = gr.File(label="Image or DICOM", type="filepath")
+            upload_r = gr.File(label="Image or DICOM", type=UPLOAD)
             button_r = gr.Button("Find nearest gallery images", variant="primary")
             neighbours = gr.Gallery(
                 label="Nearest images of the embedded dataset's test split", columns=8

@@ -84,23 +84,23 @@ def load_model(source: str) -> LoadedModel:
     return LoadedModel(source, MocoImModel.from_pretrained(source).eval(), processor, None)
 
 
-def read_upload(path: str | os.PathLike | None) -> np.ndarray | object:
-    """An uploaded file as an image, or a ValueError that says what is wrong with it."""
-    if path is None:
+def read_upload(upload: bytes | str | os.PathLike | None) -> np.ndarray | object:
+    """An upload (its bytes, or a file) as an image, or a ValueError that says what is wrong with
+    it and names no server path."""
+    if upload is None:
         raise ValueError("Upload an image first (PNG, JPEG, 16-bit PNG or DICOM).")
-    size = os.path.getsize(path)
+    size = len(upload) if isinstance(upload, bytes) else os.path.getsize(upload)
     if size > MAX_UPLOAD_BYTES:
         raise ValueError(
             f"The file is {size / 2**20:.0f} MB; the demo takes up to {MAX_UPLOAD_BYTES // 2**20} MB."
         )
+    name = "the upload" if isinstance(upload, bytes) else Path(upload).name
+    where = "<bytes>" if isinstance(upload, bytes) else os.fspath(upload)
     try:
-        return load_image(path)
+        return load_image(upload)
     except Exception as error:  # any decoder failure is the upload's fault, not the server's
-        name = Path(path).name  # the server's temp path is not the client's business
-        raise ValueError(
-            f"Could not read {name} as an image or DICOM file: "
-            f"{str(error).replace(os.fspath(path), name)}"
-        ) from error
+        reason = str(error).replace(where, name)
+        raise ValueError(f"Could not read {name} as an image or DICOM file: {reason}") from error
 
 
 def pixels_of(loaded: LoadedModel, image) -> torch.Tensor:

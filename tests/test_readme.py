@@ -56,8 +56,8 @@ def test_python_block_runs(line, code, workdir, hub):
 
 
 def console_commands() -> list[tuple[str, list[str], list[str]]]:
-    """(program, subcommand, flags) of every `mocoim-*` command and `torchrun -m` in the bash
-    blocks; `[--flag]` optional parts count too."""
+    """(program, subcommand, flags) of every `mocoim-*` command, `torchrun -m` and `python app.py`
+    in the bash blocks; `[--flag]` optional parts count too."""
     commands = []
     for _, code in code_blocks("bash"):
         for line in code.replace("\\\n", " ").splitlines():
@@ -70,6 +70,8 @@ def console_commands() -> list[tuple[str, list[str], list[str]]]:
                     program = words[:2]
                 elif words[0].startswith("mocoim-"):
                     program = [words[0]]
+                elif words[:2] == ["python", "app.py"]:  # app.py runs mocoim_hub.app's main
+                    program = ["-m", "mocoim_hub.app"]
                 else:
                     continue
                 if words[0] in SUBCOMMANDS:

@@ -88,4 +88,4 @@ def load_models_and_data(
 def demo_command(model: str) -> str:
     """The command that opens the Gradio demo on `model` (a folder or Hub id)."""
     app = "python app.py" if Path("app.py").is_file() else "python -m mocoim_hub.app"
-    return app if model == DEFAULT_MODEL else f"MOCOIM_MODEL={shlex.quote(str(model))} {app}"
+    return app if model == DEFAULT_MODEL else f"{app} --model {shlex.quote(str(model))}"

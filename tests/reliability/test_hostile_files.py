@@ -17,7 +17,12 @@ MIB = 2**20
 
 
 def load_and_process(path) -> dict:
-    return measure(LOAD_AND_PROCESS.format(path=str(path)), setup=SETUP)
+    result = measure(LOAD_AND_PROCESS.format(path=str(path)), setup=SETUP)
+    size = path.stat().st_size / 2**20
+    print(
+        f"\n{path.name} ({size:.1f} MiB): +{result['growth_mb']:.0f} MB, {result['outcome'][:90]}"
+    )
+    return result
 
 
 BOMBS = {  # the probe's files: a few MB or less on disk, gigabytes once decoded
@@ -66,6 +71,7 @@ def test_largest_accepted_files_stay_within_memory(tmp_path, make):
 def test_mutation_fuzz_finds_nothing_but_value_errors(format):
     """25,000 mutated files per format, 100,000 in all (seeded, the same files every run)."""
     outcomes = fuzz(format, 25_000, seed=0)
+    print(f"\n{format}: {dict(outcomes)}")
     others = {
         outcome: count for outcome, count in outcomes.items() if outcome not in ("ok", "ValueError")
     }

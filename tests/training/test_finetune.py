@@ -69,7 +69,7 @@ def test_fine_tune_save_serve_and_push_a_classifier(tmp_path, tiny_config, hub):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"with its test metrics and card to {classifier_dir}" in result.stdout
-    assert "Next:" in result.stdout and f"MOCOIM_MODEL={classifier_dir}" in result.stdout
+    assert "Next:" in result.stdout and f"app.py --model {classifier_dir}" in result.stdout
 
     card = ModelCard.load(classifier_dir / "README.md")
     assert card.data.pipeline_tag == "image-classification"
