@@ -185,7 +185,7 @@ def _decode_frame(pydicom, source: Any, header: Any, name: str, frame: int) -> n
     photometric = str(header.get("PhotometricInterpretation", "MONOCHROME2"))
     if not photometric.startswith("MONOCHROME"):
         return _dicom_colour(pydicom, pixels, photometric, name)
-    values = _window(_modality_values(pixels, header), header)
+    values = _window(_modality_values(pixels, header, name), header, name)
     if photometric == "MONOCHROME1":
         np.subtract(1.0, values, out=values)
     return values
@@ -213,7 +213,7 @@ def _transfer_syntax(pydicom, stream: BinaryIO, name: str):
     return syntax
 
 
-def _modality_values(pixels: np.ndarray, header: Any) -> np.ndarray:
+def _modality_values(pixels: np.ndarray, header: Any, name: str) -> np.ndarray:
     """Stored values through the rescale slope/intercept (or modality LUT), as float32."""
     if "ModalityLUTSequence" in header:
         _, apply_modality_lut, _ = _import_pydicom()
@@ -225,18 +225,18 @@ def _modality_values(pixels: np.ndarray, header: Any) -> np.ndarray:
         values *= np.float32(slope)
     if intercept != 0.0:
         values += np.float32(intercept)
-    _require_finite(values, "RescaleSlope/RescaleIntercept")
+    _require_finite(values, name, "RescaleSlope/RescaleIntercept")
     return values
 
 
-def _window(values: np.ndarray, header: Any) -> np.ndarray:
+def _window(values: np.ndarray, header: Any, name: str) -> np.ndarray:
     """The first VOI window (in place), else the VOI LUT, else the frame's own range."""
     if "WindowCenter" in header and "WindowWidth" in header:
         center = float(np.ravel(header.WindowCenter)[0])
         width = max(float(np.ravel(header.WindowWidth)[0]), 1.0)
         values -= np.float32(center - width / 2)
         values /= np.float32(width)
-        _require_finite(values, "WindowCenter/WindowWidth")
+        _require_finite(values, name, "WindowCenter/WindowWidth")
         return np.clip(values, 0.0, 1.0, out=values)
     if "VOILUTSequence" in header:
         _, _, apply_voi_lut = _import_pydicom()
@@ -255,9 +255,9 @@ def _dicom_colour(pydicom, pixels: np.ndarray, photometric: str, name: str) -> n
     return scale_intensity(pixels, "dtype")
 
 
-def _require_finite(values: np.ndarray, fields: str) -> None:
+def _require_finite(values: np.ndarray, name: str, fields: str) -> None:
     if not np.isfinite(values).all():
-        raise BadImageError(f"The DICOM file's {fields} turn its pixels into NaN or infinity.")
+        raise BadImageError(f"{name}: its {fields} turn the pixels into NaN or infinity.")
 
 
 def pil_to_array(image: PIL.Image.Image) -> np.ndarray:

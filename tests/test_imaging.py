@@ -1,3 +1,4 @@
+import re
 import sys
 
 import numpy as np
@@ -56,3 +57,24 @@ def test_corrupt_files_raise_value_errors(tmp_path):
         load_image(broken_dicom)
     with pytest.raises(FileNotFoundError):
         load_image(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("WindowCenter", "", "could not convert"),  # an empty window
+        ("RescaleSlope", "abc", "could not convert string to float"),
+        ("RescaleSlope", "1e308", "NaN or infinity"),
+        ("Rows", 0, "cannot reshape|Rows"),
+    ],
+)
+def test_malformed_dicom_fields_are_value_errors_naming_the_file(tmp_path, field, value, problem):
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    tag = pydicom.datadict.tag_for_keyword(field)
+    dataset[tag] = pydicom.DataElement(tag, "US" if field == "Rows" else "LO", value)
+    path = tmp_path / "malformed.dcm"
+    dataset.save_as(path)
+    with pytest.raises(ValueError, match="malformed.dcm") as error:
+        load_image(path)
+    assert re.search(problem, str(error.value)), str(error.value)
+

@@ -98,6 +98,18 @@ def jpeg_bytes() -> bytes:
 
 
 DICOM = open(pydicom.data.get_testdata_file("CT_small.dcm"), "rb").read()
+
+
+def dicom_with(**fields) -> bytes:
+    """CT_small.dcm with some fields replaced by values of the wrong kind (written as text)."""
+    dataset = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    for keyword, value in fields.items():
+        tag = pydicom.datadict.tag_for_keyword(keyword)
+        dataset[tag] = pydicom.DataElement(tag, "LO", value)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    return buffer.getvalue()
+
 CORRUPT = {
     "empty": b"",
     "truncated-png": png_bytes()[:60],
@@ -107,6 +119,8 @@ CORRUPT = {
     "text": b"patient notes, not an image\n",
     "malformed-dicom": b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage" * 20,
     "truncated-dicom-pixels": DICOM[: len(DICOM) - 5000],
+    "dicom-empty-window": dicom_with(WindowCenter="", WindowWidth=""),
+    "dicom-text-rescale-slope": dicom_with(RescaleSlope="abc"),
 }
 
 
