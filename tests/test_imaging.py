@@ -77,4 +77,3 @@ def test_malformed_dicom_fields_are_value_errors_naming_the_file(tmp_path, field
     with pytest.raises(ValueError, match="malformed.dcm") as error:
         load_image(path)
     assert re.search(problem, str(error.value)), str(error.value)
-

@@ -110,6 +110,7 @@ def dicom_with(**fields) -> bytes:
     dataset.save_as(buffer)
     return buffer.getvalue()
 
+
 CORRUPT = {
     "empty": b"",
     "truncated-png": png_bytes()[:60],
