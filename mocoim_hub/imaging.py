@@ -41,7 +41,8 @@ _PIL_TO_RGB = {"P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"}
 _ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # Bytes one decoded frame may take as float32: 64 M samples, e.g. 8192 x 8192 grayscale or
-# 4729 x 4729 RGB, several times the largest mammogram. Keeps load_image + processor under ~1.5 GB.
+# 4729 x 4729 RGB, several times the largest mammogram. load_image + processor then add at most
+# ~0.8 GB (measured by tests/reliability/test_hostile_files.py).
 DECODE_BUDGET = 256 * 2**20
 _FLOAT_BYTES = 4
 
@@ -118,11 +119,8 @@ def _pil_samples(mode: str) -> tuple[int, int]:
     """Samples per pixel and bytes per sample of a PIL mode, after `pil_to_array`'s conversions."""
     if mode in _PIL_TO_RGB:
         return 4, 1
-    bands = PIL.Image.getmodebands(mode)
-    wide = (
-        2 if mode.startswith("I;16") else 4 if mode in ("I", "F") or mode.startswith("I;32") else 1
-    )
-    return bands, wide
+    sample_bytes = 2 if mode.startswith("I;16") else 4 if mode in ("I", "F") else 1
+    return PIL.Image.getmodebands(mode), sample_bytes
 
 
 def _describe(err: BaseException) -> str:
@@ -132,9 +130,9 @@ def _describe(err: BaseException) -> str:
 def _import_pydicom():
     require("Reading DICOM files", "pydicom")
     import pydicom
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    import pydicom.pixels
 
-    return pydicom, apply_modality_lut, apply_voi_lut
+    return pydicom
 
 
 def read_dicom(source: str | os.PathLike | io.BytesIO | Any, frame: int = 0) -> np.ndarray:
@@ -144,7 +142,7 @@ def read_dicom(source: str | os.PathLike | io.BytesIO | Any, frame: int = 0) -> 
     The modality LUT is applied first; then the first VOI window (centre/width) when the file has
     one, else its VOI LUT, else the frame's own min..max; MONOCHROME1 is inverted.
     """
-    pydicom, _, _ = _import_pydicom()
+    pydicom = _import_pydicom()
     name = _source_name(source)
     try:
         return _read_dicom_frame(pydicom, source, name, frame)
@@ -216,8 +214,7 @@ def _transfer_syntax(pydicom, stream: BinaryIO, name: str):
 def _modality_values(pixels: np.ndarray, header: Any, name: str) -> np.ndarray:
     """Stored values through the rescale slope/intercept (or modality LUT), as float32."""
     if "ModalityLUTSequence" in header:
-        _, apply_modality_lut, _ = _import_pydicom()
-        return apply_modality_lut(pixels, header).astype(np.float32)
+        return _import_pydicom().pixels.apply_modality_lut(pixels, header).astype(np.float32)
     values = pixels.astype(np.float32)
     slope = float(header.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(header.get("RescaleIntercept", 0.0) or 0.0)
@@ -239,8 +236,7 @@ def _window(values: np.ndarray, header: Any, name: str) -> np.ndarray:
         _require_finite(values, name, "WindowCenter/WindowWidth")
         return np.clip(values, 0.0, 1.0, out=values)
     if "VOILUTSequence" in header:
-        _, _, apply_voi_lut = _import_pydicom()
-        values = apply_voi_lut(values, header).astype(np.float32)
+        values = _import_pydicom().pixels.apply_voi_lut(values, header).astype(np.float32)
     return scale_intensity(values, "minmax")
 
 
