@@ -2,7 +2,8 @@
 
 `build_demo(models)` makes the Blocks; the computations are in `mocoim_hub.demo`. The models are
 fixed when the app starts: clients choose among them by name and never name a server path.
-`app.py` in the checkout and the Space folders `mocoim-space write` makes call `main()`.
+`app.py` in the checkout calls `main()`; the Space folders `mocoim-space write` makes call
+`build_demo` and `launch`.
 
     python -m mocoim_hub.app                                   # the README's model (runs/demo/model)
     python -m mocoim_hub.app --model runs/demo/model --model nih=your-org/mocoim-nih
@@ -19,6 +20,8 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -50,7 +53,14 @@ KEPT_OUTPUTS = 64  # requests whose output files are kept until Gradio has copie
 OUTPUTS = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
 _OUTPUT_FOLDERS: collections.deque[Path] = collections.deque()
 _OUTPUTS_LOCK = threading.Lock()
-MODELS: dict[str, logic.LoadedModel] = {}  # name -> model, filled by build_demo at start
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What one demo serves: its models, by the names users see, and the largest upload."""
+
+    models: dict[str, logic.LoadedModel]
+    max_upload_bytes: int
 
 
 def _output_folder() -> Path:
@@ -74,20 +84,20 @@ def _as_files(images: list[np.ndarray], folder: Path) -> list[str]:
     return [str(p) for p in paths]
 
 
-def _model_and_pixels(name: str, upload: bytes | None):
-    if name not in MODELS:
-        raise gr.Error(
-            f"Unknown model {str(name)[:100]!r}; this app serves {', '.join(MODELS) or 'none'}."
-        )
-    loaded = MODELS[name]
+def _model_and_pixels(serving: Serving, name: str, upload: bytes | None):
+    if name not in serving.models:
+        served = ", ".join(serving.models) or "none"
+        raise gr.Error(f"Unknown model {str(name)[:100]!r}; this app serves {served}.")
+    loaded = serving.models[name]
     try:
-        return loaded, logic.pixels_of(loaded, logic.read_upload(upload))
+        image = logic.read_upload(upload, serving.max_upload_bytes)
+        return loaded, logic.pixels_of(loaded, image)
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def run_embed(name: str, upload: bytes | None):
-    loaded, pixels = _model_and_pixels(name, upload)
+def run_embed(serving: Serving, name: str, upload: bytes | None):
+    loaded, pixels = _model_and_pixels(serving, name, upload)
     folder = _output_folder()
     embedding = logic.embed(loaded, pixels)
     output = folder / "embedding.npy"
@@ -108,25 +118,25 @@ def run_embed(name: str, upload: bytes | None):
     )
 
 
-def run_classify(name: str, upload: bytes | None):
-    loaded, pixels = _model_and_pixels(name, upload)
+def run_classify(serving: Serving, name: str, upload: bytes | None):
+    loaded, pixels = _model_and_pixels(serving, name, upload)
     try:
         return logic.classify(loaded, pixels)
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def run_compare(name: str, first: bytes | None, second: bytes | None):
-    loaded, a = _model_and_pixels(name, first)
-    _, b = _model_and_pixels(name, second)
+def run_compare(serving: Serving, name: str, first: bytes | None, second: bytes | None):
+    loaded, a = _model_and_pixels(serving, name, first)
+    _, b = _model_and_pixels(serving, name, second)
     similarities = logic.layer_similarities(loaded, a, b)
     return pd.DataFrame(
         {"layer": list(similarities), "cosine similarity": list(similarities.values())}
     )
 
 
-def run_retrieve(name: str, upload: bytes | None):
-    loaded, pixels = _model_and_pixels(name, upload)
+def run_retrieve(serving: Serving, name: str, upload: bytes | None):
+    loaded, pixels = _model_and_pixels(serving, name, upload)
     neighbours = logic.gallery(loaded.source).nearest(logic.embed(loaded, pixels))
     files = _as_files([image for image, _ in neighbours], _output_folder())
     return list(zip(files, [caption for _, caption in neighbours], strict=True))
@@ -148,18 +158,20 @@ def load_models(specs: Sequence[str]) -> dict[str, logic.LoadedModel]:
     return models
 
 
-def build_demo(models: str | Sequence[str] | None = None) -> gr.Blocks:
+def build_demo(
+    models: str | Sequence[str] | None = None, max_file_size_mb: int = MAX_FILE_SIZE_MB
+) -> gr.Blocks:
     """The demo serving `models` (folders or Hub ids, `NAME=SOURCE` to name one); default
-    `$MOCOIM_MODEL` (comma-separated) or the README's `runs/demo/model`."""
+    `$MOCOIM_MODEL` (comma-separated) or the README's `runs/demo/model`. Launch it with `launch`
+    and the same `max_file_size_mb`."""
     specs = [models] if isinstance(models, str) else list(models or logic.default_model_sources())
-    MODELS.clear()
-    MODELS.update(load_models(specs))
+    served = Serving(load_models(specs), max_file_size_mb * 2**20)
     examples = [[str(p)] for p in example_files().values()]
     with gr.Blocks(title="MoCo-IM encoder explorer", delete_cache=(300, 900)) as demo:
         gr.Markdown(INTRO)
-        names = list(MODELS)
+        names = list(served.models)
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model")
-        if not MODELS:
+        if not names:
             gr.Markdown("**No model could be loaded** (the server's console says why). Make the "
                         "demo model with `mocoim-pretrain --recipe demo --output-dir runs/demo` "
                         "and restart, or start the app with `--model FOLDER_OR_HUB_ID`.")  # fmt: skip
@@ -172,14 +184,19 @@ def build_demo(models: str | Sequence[str] | None = None) -> gr.Blocks:
             download = gr.File(label="Embedding (.npy)")
             maps = gr.Gallery(label="Activation maps of layer1–layer4", columns=4, height=260)
             button.click(
-                run_embed, [model, upload], [seen, summary, download, maps], api_name="embed"
+                partial(run_embed, served),
+                [model, upload],
+                [seen, summary, download, maps],
+                api_name="embed",
             )
             gr.Examples(examples, [upload])
         with gr.Tab("Classify"):
             upload_c = gr.File(label="Image or DICOM", type=UPLOAD)
             button_c = gr.Button("Classify", variant="primary")
             labels = gr.Label(label="Predictions", num_top_classes=5)
-            button_c.click(run_classify, [model, upload_c], labels, api_name="classify")
+            button_c.click(
+                partial(run_classify, served), [model, upload_c], labels, api_name="classify"
+            )
         with gr.Tab("Compare"):
             with gr.Row():
                 first = gr.File(label="First image", type=UPLOAD)
@@ -188,14 +205,18 @@ def build_demo(models: str | Sequence[str] | None = None) -> gr.Blocks:
             chart = gr.BarPlot(
                 x="layer", y="cosine similarity", y_lim=[-1, 1], label="Similarity per layer"
             )
-            button_2.click(run_compare, [model, first, second], chart, api_name="compare")
+            button_2.click(
+                partial(run_compare, served), [model, first, second], chart, api_name="compare"
+            )
         with gr.Tab("Retrieve"):
             upload_r = gr.File(label="Image or DICOM", type=UPLOAD)
             button_r = gr.Button("Find nearest gallery images", variant="primary")
             neighbours = gr.Gallery(
                 label="Nearest images of the embedded dataset's test split", columns=8
             )
-            button_r.click(run_retrieve, [model, upload_r], neighbours, api_name="retrieve")
+            button_r.click(
+                partial(run_retrieve, served), [model, upload_r], neighbours, api_name="retrieve"
+            )
     return demo
 
 
@@ -211,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"largest upload accepted, refused before it is stored (default {MAX_FILE_SIZE_MB})",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    launch(build_demo(args.model), args.max_file_size)
+    launch(build_demo(args.model, args.max_file_size), args.max_file_size)
 
 
 def launch(demo: gr.Blocks, max_file_size_mb: int = MAX_FILE_SIZE_MB, **options) -> None:

@@ -84,15 +84,17 @@ def load_model(source: str) -> LoadedModel:
     return LoadedModel(source, MocoImModel.from_pretrained(source).eval(), processor, None)
 
 
-def read_upload(upload: bytes | str | os.PathLike | None) -> np.ndarray | object:
+def read_upload(
+    upload: bytes | str | os.PathLike | None, max_bytes: int = MAX_UPLOAD_BYTES
+) -> np.ndarray | object:
     """An upload (its bytes, or a file) as an image, or a ValueError that says what is wrong with
     it and names no server path."""
     if upload is None:
         raise ValueError("Upload an image first (PNG, JPEG, 16-bit PNG or DICOM).")
     size = len(upload) if isinstance(upload, bytes) else os.path.getsize(upload)
-    if size > MAX_UPLOAD_BYTES:
+    if size > max_bytes:
         raise ValueError(
-            f"The file is {size / 2**20:.0f} MB; the demo takes up to {MAX_UPLOAD_BYTES // 2**20} MB."
+            f"The file is {size / 2**20:.0f} MB; the demo takes up to {max_bytes // 2**20} MB."
         )
     name = "the upload" if isinstance(upload, bytes) else Path(upload).name
     where = "<bytes>" if isinstance(upload, bytes) else os.fspath(upload)

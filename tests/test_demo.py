@@ -7,14 +7,14 @@ import torch
 from mocoim_hub import demo
 
 
-def test_read_upload_explains_every_failure(tmp_path, monkeypatch):
+def test_read_upload_explains_every_failure(tmp_path):
     with pytest.raises(ValueError, match="Upload an image first"):
         demo.read_upload(None)
     big = tmp_path / "big.png"
     big.write_bytes(b"\x00" * 2048)
-    monkeypatch.setattr(demo, "MAX_UPLOAD_BYTES", 1024)
-    with pytest.raises(ValueError, match="takes up to"):
-        demo.read_upload(big)
+    for upload in (big, big.read_bytes()):
+        with pytest.raises(ValueError, match="takes up to"):
+            demo.read_upload(upload, max_bytes=1024)
 
 
 def test_model_view_maps_and_similarities(saved_model_dir, retina):

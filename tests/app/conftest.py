@@ -26,7 +26,7 @@ def encoder_dir(tmp_path_factory) -> str:
 def served(encoder_dir, classifier_dir):
     """(url, name of the encoder) of the demo serving an encoder and a classifier, launched once
     for the session."""
-    demo = build_demo([encoder_dir, f"chest classifier={classifier_dir}"])
+    demo = build_demo([encoder_dir, f"chest classifier={classifier_dir}"], MAX_FILE_SIZE_MB)
     launch(demo, MAX_FILE_SIZE_MB, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo.local_url, Path(encoder_dir).name
     demo.close()

@@ -90,10 +90,10 @@ def test_the_interface_refuses_unknown_models_itself():
     """Behind the dropdown, in case a client reaches the function another way."""
     from gradio import Error
 
-    from mocoim_hub.app import run_embed
+    from mocoim_hub.app import Serving, run_embed
 
-    with pytest.raises(Error, match=r"Unknown model '/etc'; this app serves"):
-        run_embed("/etc", None)
+    with pytest.raises(Error, match=r"Unknown model '/etc'; this app serves encoder, nothing else"):
+        run_embed(Serving({"encoder": None, "nothing else": None}, 2**20), "/etc", None)
 
 
 def test_uploads_over_the_size_limit_are_refused(client, served, tmp_path):
