@@ -71,6 +71,36 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, str) and value in choices
 
 
+def _is_index(value: Any) -> bool:
+    """A class index as transformers keeps it: an int, or its digits (JSON keys are strings)."""
+    return is_int(value) or (isinstance(value, str) and value.isdigit())
+
+
+def _distinct_stages(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and all(is_int(stage) and 1 <= stage <= 4 for stage in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _label_names(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) <= MAX_LABELS
+        and all(_is_index(index) for index in value)
+        and all(isinstance(name, str) for name in value.values())
+    )
+
+
+def _label_indices(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and all(isinstance(name, str) for name in value)
+        and all(_is_index(index) for index in value.values())
+    )
+
+
 # Each field's type and range, checked before anything is built from it: (check, what is valid).
 FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "backbone": (_one_of(tuple(BACKBONES)), f"one of {', '.join(BACKBONES)}"),
@@ -93,13 +123,7 @@ FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         f"one of {', '.join(INTERMEDIATE_LOSSES)}, or null for an encoder not pretrained here",
     ),
     "intermediate_layers": (
-        _optional(
-            lambda v: (
-                isinstance(v, list)
-                and all(is_int(x) and 1 <= x <= 4 for x in v)
-                and len(set(v)) == len(v)
-            )
-        ),  # fmt: skip
+        _optional(_distinct_stages),
         "a list of distinct stage numbers in 1..4",
     ),
     "intermediate_weights": (
@@ -109,26 +133,10 @@ FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "pretraining_hparams": (_optional(lambda v: isinstance(v, dict)), "a dict of settings or null"),
     "finetuning_hparams": (_optional(lambda v: isinstance(v, dict)), "a dict of settings or null"),
     "id2label": (
-        _optional(
-            lambda v: (
-                isinstance(v, dict)
-                and len(v) <= MAX_LABELS
-                and all(isinstance(k, int) or (isinstance(k, str) and k.isdigit()) for k in v)
-                and all(isinstance(name, str) for name in v.values())
-            )
-        ),  # fmt: skip
+        _optional(_label_names),
         f"a map of class index -> name with at most {MAX_LABELS} classes",
     ),
-    "label2id": (
-        _optional(
-            lambda v: (
-                isinstance(v, dict)
-                and all(isinstance(k, str) for k in v)
-                and all(is_int(i) or (isinstance(i, str) and i.isdigit()) for i in v.values())
-            )
-        ),  # fmt: skip
-        "a map of class name -> index",
-    ),
+    "label2id": (_optional(_label_indices), "a map of class name -> index"),
     "num_labels": (
         _optional(lambda v: is_int(v) and 1 <= v <= MAX_LABELS),
         f"an integer number of classes in 1..{MAX_LABELS}",
@@ -204,7 +212,8 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
         self.validate()
 
     def validate(self) -> None:
-        """transformers' checks, then ours, each raising a ValueError that names the field. Runs
+        """Field types and ranges, transformers' checks, then ours across fields, each raising a
+        ValueError that names the field. Runs
         at construction and again in `save_pretrained`, so a config edited after construction is
         never written in a state that cannot be loaded."""
         check_fields(vars(self))
