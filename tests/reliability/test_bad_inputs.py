@@ -247,11 +247,17 @@ def test_hostile_config_fails_at_construction_naming_the_field(values, field):
         MocoImConfig(**values)
 
 
+def model_with(saved_model_dir, tmp_path, file: str, values: dict):
+    """A copy of the saved model whose `file` (a JSON object) has `values` written over it."""
+    folder = shutil.copytree(saved_model_dir, tmp_path / "model")
+    settings = json.loads((folder / file).read_text())
+    (folder / file).write_text(json.dumps({**settings, **values}))
+    return folder
+
+
 @pytest.mark.parametrize(("values", "field"), HOSTILE, ids=[str(v) for v, _ in HOSTILE])
 def test_hostile_config_file_fails_at_load(tmp_path, saved_model_dir, values, field):
-    folder = shutil.copytree(saved_model_dir, tmp_path / "model")
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, **values}))
+    folder = model_with(saved_model_dir, tmp_path, "config.json", values)
     with pytest.raises(ValueError, match=field):
         MocoImForImageClassification.from_pretrained(folder)
 
@@ -284,8 +290,6 @@ HOSTILE_PROCESSOR = [
     ("values", "field"), HOSTILE_PROCESSOR, ids=[str(v) for v, _ in HOSTILE_PROCESSOR]
 )
 def test_hostile_processor_file_fails_at_load(tmp_path, saved_model_dir, values, field):
-    folder = shutil.copytree(saved_model_dir, tmp_path / "model")
-    settings = json.loads((folder / "preprocessor_config.json").read_text())
-    (folder / "preprocessor_config.json").write_text(json.dumps({**settings, **values}))
+    folder = model_with(saved_model_dir, tmp_path, "preprocessor_config.json", values)
     with pytest.raises(ValueError, match=field):
         MocoImImageProcessor.from_pretrained(folder)
