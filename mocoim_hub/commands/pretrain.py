@@ -110,8 +110,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # --- model and loss ---------------------------------------------------------------------------
     config = encoder_config(recipe)
-    moco = build_moco(recipe, config, gather=distributed.all_gather if world.enabled else None)
-    if world.enabled and recipe.sync_bn and device.type == "cuda":
+    if world.enabled and recipe.sync_bn and device.type != "cuda":
+        sys.exit("--sync-bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on CPU keep "
+                 "the default shuffle-BN.")  # fmt: skip
+    try:
+        moco = build_moco(recipe, config, world.world_size)
+    except ValueError as error:
+        sys.exit(str(error))
+    if world.enabled and recipe.sync_bn:
         moco = torch.nn.SyncBatchNorm.convert_sync_batchnorm(moco)
     memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
     moco = moco.to(device, memory_format=memory_format).train()
@@ -198,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         disable=not world.is_main,
     )
     window_images, window_start, sums = 0, time.perf_counter(), {}
+    keys_updated_at = None  # the key encoder takes one EMA step per optimizer step
     for batch_index, batch in enumerate(loader, start=start_batch):
         if "image" not in batch:  # every image of this batch failed to decode (on_bad_image="skip")
             continue
@@ -213,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 view1,
                 view2,
                 momentum=ema_momentum(step, total_steps, recipe.momentum, recipe.momentum_schedule),
+                update_keys=keys_updated_at != step,
             )
+        keys_updated_at = step
         if not math.isfinite(distributed.mean_over_ranks(output.loss.item(), world, device)):
             sys.exit(
                 f"Stopped: the loss became non-finite at step {step} "

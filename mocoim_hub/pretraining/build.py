@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from ..configuration_mocoim import MocoImConfig
@@ -32,12 +30,27 @@ def encoder_config(recipe: PretrainRecipe) -> MocoImConfig:
     )
 
 
-def build_moco(
-    recipe: PretrainRecipe,
-    config: MocoImConfig,
-    gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> MocoIm:
-    """A freshly initialised MoCo-IM model for `recipe` (BatchNorm split as it asks)."""
+def uses_shuffle_bn(recipe: PretrainRecipe, world_size: int = 1) -> bool:
+    """The recipe's `shuffle_bn`, by default on whenever BatchNorm statistics are per process
+    (several processes without SyncBN) or per group (`bn_splits` > 1). Refuses to turn it off
+    where that lets queries and keys share statistics."""
+    per_process = world_size > 1 and not recipe.sync_bn
+    if recipe.shuffle_bn is None:
+        return per_process or recipe.bn_splits > 1
+    if per_process and not recipe.shuffle_bn:
+        raise ValueError(
+            f"--no-shuffle-bn in a {world_size}-process run without --sync-bn: each process's "
+            "BatchNorm would normalise a batch of queries and the batch of their own positive "
+            "keys with statistics of the same few samples, a shortcut the contrastive task learns "
+            "to use instead of features (MoCo, He et al. 2020, section 3.3). Keep shuffle-BN (the "
+            "default under torchrun) or pass --sync-bn (CUDA) for statistics over all processes."
+        )
+    return recipe.shuffle_bn
+
+
+def build_moco(recipe: PretrainRecipe, config: MocoImConfig, world_size: int = 1) -> MocoIm:
+    """A freshly initialised MoCo-IM model for `recipe` run on `world_size` processes (BatchNorm
+    split and shuffled as it asks; the encoders compiled if it asks)."""
     intermediate = None
     if recipe.intermediate_loss != "none":
         layers = recipe.intermediate_layers
@@ -59,10 +72,12 @@ def build_moco(
         temperature=recipe.temperature,
         mlp=recipe.mlp,
         intermediate=intermediate,
-        gather=gather,
-        shuffle_bn=recipe.shuffle_bn,
+        shuffle_bn=uses_shuffle_bn(recipe, world_size),
     )
-    return split_batchnorm(moco, recipe.bn_splits)
+    split_batchnorm(moco, recipe.bn_splits)
+    if recipe.compile:
+        moco.compile_encoders()
+    return moco
 
 
 def trainable_parameters(moco: MocoIm) -> list[torch.nn.Parameter]:

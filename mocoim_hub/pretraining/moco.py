@@ -9,7 +9,6 @@ the query encoder on view 1 towards those of the key encoder on view 2.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..modeling_mocoim import MocoImModel
+from . import distributed
 from .losses import BarlowTwinsLoss, InfoNCELoss, IntermediateMSELoss, barlow_projector
 
 
@@ -80,17 +80,33 @@ class IntermediateLoss(nn.Module):
                 self.projectors[name] = barlow_projector(channels[layer], barlow_dim)
                 self.losses[name] = BarlowTwinsLoss(barlow_dim, barlow_weighting)
 
+    def reduce(self, maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the loss needs of each layer's map: the MSE's pooled grid in float32, Barlow-Twins'
+        pooled vector. Computed right after the encoder, so the key side keeps nothing else of
+        its maps and gathers or shuffles only these."""
+        return {
+            name: loss.pool(maps[name])
+            if self.kind == "mse"
+            else F.adaptive_avg_pool2d(maps[name], 1).flatten(1)
+            for name, loss in self.losses.items()
+        }
+
     def forward(
-        self, query_maps: dict[str, torch.Tensor], key_maps: dict[str, torch.Tensor]
+        self, query_features: dict[str, torch.Tensor], key_features: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted loss between `reduce`d query and key features, and its value per layer."""
         parts = {}
         for name, loss in self.losses.items():
-            query, key = query_maps[name], key_maps[name]
-            if self.kind == "barlow":  # one projector, both sides; the key side has no encoder grad
-                projector = self.projectors[name]
-                query = projector(F.adaptive_avg_pool2d(query, 1).flatten(1))
-                key = projector(F.adaptive_avg_pool2d(key, 1).flatten(1))
-            parts[name] = loss(query, key)
+            query, key = query_features[name], key_features[name]
+            if self.kind == "mse":  # a per-sample mean: DDP's gradient averaging makes it global
+                parts[name] = loss.compare(query, key)
+                continue
+            # Barlow-Twins over the global batch: the projector's BatchNorm and the
+            # cross-correlation see every rank's samples (identical loss on every rank). One
+            # projector serves both sides; the key side has no encoder gradient.
+            projector = self.projectors[name]
+            query = projector(distributed.all_gather_with_grad(query))
+            parts[name] = loss(query, projector(distributed.all_gather(key)))
         total = sum(self.weights[int(name[5:])] * value for name, value in parts.items())
         return total, parts
 
@@ -106,10 +122,13 @@ class MocoIm(nn.Module):
         temperature: InfoNCE temperature T.
         mlp: v2 MLP projection head instead of a linear one.
         intermediate: an `IntermediateLoss`, or `None` for plain MoCo v2.
-        gather: collects keys from all ranks before enqueueing (identity on one device); the
-            training script passes `torch.distributed` all-gather under DDP.
-        shuffle_bn: feed the key encoder a shuffled batch (and unshuffle its outputs), so that
-            with split or per-device BatchNorm a key never shares statistics with its query.
+        shuffle_bn: MoCo's shuffle-BN: the key encoder sees the global batch in a random order
+            (across processes when there are several; `SplitBatchNorm2d` groups in one), and its
+            outputs are put back in order, so that a key's BatchNorm statistics never come from
+            exactly its query's batch.
+
+    Under `torch.distributed` the queue receives every rank's keys, Barlow-Twins works on the global
+    batch and shuffle-BN crosses ranks; in one process all three are local.
     """
 
     def __init__(
@@ -121,7 +140,6 @@ class MocoIm(nn.Module):
         temperature: float = 0.2,
         mlp: bool = True,
         intermediate: IntermediateLoss | None = None,
-        gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
         shuffle_bn: bool = False,
     ):
         super().__init__()
@@ -138,13 +156,17 @@ class MocoIm(nn.Module):
         self.momentum = momentum
         self.infonce = InfoNCELoss(temperature)
         self.intermediate = intermediate
-        self.gather = gather or (lambda keys: keys)
         self.shuffle_bn = shuffle_bn
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.layers = ["layer4"] + (
             [name for name in intermediate.losses if name != "layer4"] if intermediate else []
         )
+
+    def compile_encoders(self) -> None:
+        """`torch.compile` the encoder-and-head passes; collectives, queue and losses stay eager.
+        Parameters and state dict are those of the eager model, so checkpoints resume either way."""
+        self._embed = torch.compile(self._embed)
 
     def key_parameters(self) -> list[nn.Parameter]:
         return [*self.encoder_k.parameters(), *self.head_k.parameters()]
@@ -163,34 +185,47 @@ class MocoIm(nn.Module):
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
         """Replace the oldest queue entries with `keys` (N, dim), wrapping around the end."""
-        keys = self.gather(keys)
+        keys = distributed.all_gather(keys)
         size, start = len(self.queue), int(self.queue_ptr)
         positions = (start + torch.arange(len(keys), device=keys.device)) % size
         self.queue[positions] = keys.to(self.queue.dtype)
         self.queue_ptr.fill_((start + len(keys)) % size)
 
     def _embed(self, encoder, head, pixels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The normalised embedding and what the intermediate loss needs of each layer."""
         maps = encoder.layer_features(pixels, layers=self.layers, pooled=False)
         embedding = head(F.adaptive_avg_pool2d(maps["layer4"], 1).flatten(1))
-        return F.normalize(embedding.float(), dim=1), maps
+        features = self.intermediate.reduce(maps) if self.intermediate else {}
+        return F.normalize(embedding.float(), dim=1), features
+
+    @torch.no_grad()
+    def _keys(self, view2: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if not self.shuffle_bn:
+            return self._embed(self.encoder_k, self.head_k, view2)
+        shuffled, unshuffle = distributed.shuffle_across_ranks(view2)
+        key, features = self._embed(self.encoder_k, self.head_k, shuffled)
+        return unshuffle(key), {name: unshuffle(value) for name, value in features.items()}
 
     def forward(
-        self, view1: torch.Tensor, view2: torch.Tensor, momentum: float | None = None
+        self,
+        view1: torch.Tensor,
+        view2: torch.Tensor,
+        momentum: float | None = None,
+        update_keys: bool = True,
     ) -> MocoImOutput:
-        """Loss for a batch of two views (N, C, H, W) each; updates key encoder and queue."""
-        query, query_maps = self._embed(self.encoder_q, self.head_q, view1)  # NxD
-        with torch.no_grad():
+        """Loss for a batch of two views (N, C, H, W) each; enqueues the batch's keys.
+
+        The key encoder takes its EMA step first when `update_keys` (with momentum `momentum`, or
+        the model's). With gradient accumulation pass it on the first micro-batch of each
+        optimizer step only: one EMA update per step, as without accumulation. The queue still
+        advances per micro-batch, so a micro-batch's keys are negatives for the next one."""
+        query, query_features = self._embed(self.encoder_q, self.head_q, view1)  # NxD
+        if update_keys:
             self.momentum_update(momentum)
-            order = torch.randperm(len(view2), device=view2.device) if self.shuffle_bn else None
-            key, key_maps = self._embed(
-                self.encoder_k, self.head_k, view2 if order is None else view2[order]
-            )
-            if order is not None:  # back to the queries' order
-                restore = torch.argsort(order)
-                key, key_maps = key[restore], {name: m[restore] for name, m in key_maps.items()}
+        key, key_features = self._keys(view2)
         infonce = self.infonce(query, key, self.queue.clone().detach())
         intermediate, parts = (
-            self.intermediate(query_maps, key_maps)
+            self.intermediate(query_features, key_features)
             if self.intermediate
             else (infonce.new_zeros(()), {})
         )

@@ -40,10 +40,12 @@ class PretrainRecipe:
     stem: str = "imagenet"
     image_size: int = 32
     zero_init_residual: bool = True
-    # BatchNorm: split into groups per device, shuffle the key batch, SyncBN across GPUs
+    # BatchNorm: split into groups per device, shuffle the key batch (None: whenever statistics
+    # are per process or per group), SyncBN across GPUs; compile: torch.compile the encoders
     bn_splits: int = 1
-    shuffle_bn: bool = False
+    shuffle_bn: bool | None = None
     sync_bn: bool = False
+    compile: bool = False
     dim: int = 128
     mlp: bool = True
     temperature: float = 0.2
@@ -148,18 +150,14 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     for item in dataclasses.fields(PretrainRecipe):
         hint = hints[item.name]
         flag = "--" + item.name.replace("_", "-")
-        args = typing.get_args(hint)
+        if isinstance(hint, types.UnionType):  # `T | None`: the flag takes a T
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
         if hint is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         elif typing.get_origin(hint) is list:
-            group.add_argument(flag, type=args[0], nargs="+", default=None)
+            group.add_argument(flag, type=typing.get_args(hint)[0], nargs="+", default=None)
         else:
-            base = (
-                next((a for a in args if a is not type(None)), hint)
-                if isinstance(hint, types.UnionType)
-                else hint
-            )
-            group.add_argument(flag, type=base, default=None)
+            group.add_argument(flag, type=hint, default=None)
 
 
 def recipe_from_arguments(recipe: PretrainRecipe, args: argparse.Namespace) -> PretrainRecipe:

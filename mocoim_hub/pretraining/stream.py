@@ -62,7 +62,9 @@ class EpochSampler(Sampler):
 
 
 class SeededViews(Dataset):
-    """`dataset[index]` with the global torch RNG seeded per (seed, epoch, index) first."""
+    """`dataset[index]` augmented under the torch RNG seeded per (seed, epoch, index). The caller's
+    RNG state is restored after, so that loading in the training process (`num_workers=0`)
+    leaves the training's random draws (shuffle-BN) independent of which images it loaded."""
 
     def __init__(self, dataset: ImageDataset, seed: int):
         self.dataset, self.seed = dataset, seed
@@ -72,5 +74,6 @@ class SeededViews(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
-        torch.manual_seed(sample_seed(self.seed, epoch, index))
-        return self.dataset[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed(self.seed, epoch, index))
+            return self.dataset[index]

@@ -76,3 +76,20 @@ def test_intermediate_loss_validates_its_arguments():
         IntermediateLoss("l1", {1: 1.0}, [64] * 5)
     with pytest.raises(ValueError, match="stage numbers 1..4"):
         IntermediateLoss("mse", {5: 1.0}, [64] * 5)
+
+
+def test_micro_batches_of_one_optimizer_step_move_the_key_encoder_once():
+    moco = tiny_moco(momentum=0.9)
+    with torch.no_grad():
+        for parameter in moco.query_parameters():
+            parameter.add_(1.0)
+    expected = [
+        0.9 * k + 0.1 * q
+        for k, q in zip(moco.key_parameters(), moco.query_parameters(), strict=True)
+    ]
+    for micro_batch in range(3):
+        views = torch.randn(2, 4, 1, 32, 32)
+        moco(*views, update_keys=micro_batch == 0)
+    for key, want in zip(moco.key_parameters(), expected, strict=True):
+        assert torch.allclose(key, want, atol=1e-6)
+    assert int(moco.queue_ptr) == 12  # the queue still takes every micro-batch's keys

@@ -102,25 +102,40 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
+def test_key_encoder_takes_one_ema_step_per_optimizer_step_with_accumulation(tmp_path):
+    """Step 2 of a run with 2 micro-batches per step: keys = m keys + (1 - m) queries, once."""
+    run = tmp_path / "run"
+    pretrain(run, "--max-steps", "1", "--grad-accumulation", "2")
+    before = torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+    pretrain(run, "--max-steps", "2", "--grad-accumulation", "2", "--resume")
+    after = torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+    m = json.loads((run / "recipe.json").read_text())["momentum"]
+    keys = [name for name in after if name.startswith(("encoder_k.", "head_k.")) and
+            after[name].is_floating_point() and "running" not in name]  # fmt: skip
+    assert keys
+    for name in keys:
+        query = before[name.replace("_k.", "_q.", 1)]
+        once = m * before[name] + (1 - m) * query
+        assert torch.allclose(after[name], once, atol=1e-6), name
+    twice = m * m * before[keys[0]] + (1 - m * m) * before[keys[0].replace("_k.", "_q.", 1)]
+    assert not torch.allclose(after[keys[0]], twice, atol=1e-6)  # per micro-batch, as before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["mse", "barlow"])
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, loss):
     """torchrun with gloo on CPU: 2 x 16 images vs one process of 32 whose BatchNorm is split in
-    the same two groups. Losses, queue and trained weights agree."""
+    the same two groups. Both shuffle the keys across the groups (DDP: across ranks, the default
+    there) and Barlow-Twins sees the global batch; losses, queue and trained weights agree."""
     # channels_last is off on both sides: with it, CPU conv kernels for batches of 16 and 32 round
     # differently and the runs drift apart by ~1e-3 within three steps
-    common = [
-        "--max-steps",
-        "3",
-        "--intermediate-loss",
-        "mse",
-        "--checkpoint-every",
-        "100",
-        "--no-channels-last",
-    ]
+    common = ["--max-steps", "3", "--intermediate-loss", loss, "--checkpoint-every", "100",
+              "--no-channels-last"]  # fmt: skip
     single = tmp_path / "single"
     pretrain(single, *common, "--bn-splits", "2")
     ddp = tmp_path / "ddp"
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(SCRIPT), "--output-dir", str(ddp), *TINY, *common, "--device", "cpu"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

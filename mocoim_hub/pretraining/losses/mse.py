@@ -32,10 +32,17 @@ class IntermediateMSELoss(nn.Module):
             raise ValueError(f"grid must be at least 1, got {grid}.")
         self.form, self.grid, self.normalize = form, grid, normalize
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-        size = 1 if self.form == "pooled" else self.grid
-        query = F.adaptive_avg_pool2d(query.float(), size).flatten(1)
-        key = F.adaptive_avg_pool2d(key.float(), size).flatten(1)
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """What the loss compares of a map (N, C, H, W): (N, C * side²) in float32. Pooling comes
+        before the upcast, so a bf16 map is never copied whole to float32."""
+        side = 1 if self.form == "pooled" else self.grid
+        return F.adaptive_avg_pool2d(features, side).flatten(1).float()
+
+    def compare(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """The loss between two `pool`ed batches."""
         if self.normalize:
             query, key = F.normalize(query, dim=1), F.normalize(key, dim=1)
         return F.mse_loss(query, key)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        return self.compare(self.pool(query), self.pool(key))
