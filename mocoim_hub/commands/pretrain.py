@@ -195,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         collate_fn=collate_skipping_bad,
         pin_memory=device.type == "cuda",
         persistent_workers=recipe.num_workers > 0,
+        generator=torch.Generator().manual_seed(recipe.seed),  # leaves the training RNG alone
     )
     log = MetricsLog(output_dir) if world.is_main else None
     progress = tqdm(

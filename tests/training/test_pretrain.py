@@ -1,6 +1,7 @@
 """The pretraining script end to end, on the embedded dataset, as a user runs it."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -26,6 +27,18 @@ def pretrain(output: Path, *extra: str, check: bool = True) -> subprocess.Comple
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def launch(launcher: str, output: Path, *extra: str) -> list[str]:
+    """The command that runs the script on 2 CPU processes with `torchrun` or `accelerate launch`."""
+    prefix = {
+        "torchrun": ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+        "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                       "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                       "--main_process_port", "0"],
+    }[launcher]  # fmt: skip
+    return [sys.executable, *prefix, str(SCRIPT), "--output-dir", str(output), *TINY,
+            "--device", "cpu", *extra]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -134,11 +147,8 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     single = tmp_path / "single"
     pretrain(single, *common, "--bn-splits", "2")
     ddp = tmp_path / "ddp"
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(SCRIPT), "--output-dir", str(ddp), *TINY, *common, "--device", "cpu"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = subprocess.run(launch("torchrun", ddp, *common), capture_output=True, text=True,
+                            timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = (
         [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -158,6 +168,36 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     ]
     for name in trained:
         assert torch.allclose(state_one[name], state_two[name], atol=1e-4), name
+
+
+@pytest.mark.slow
+def test_accelerate_run_killed_on_every_rank_resumes_under_torchrun_to_the_same_weights(tmp_path):
+    """A node loss: all processes of an `accelerate launch` run SIGKILLed after a checkpoint, then
+    `torchrun --resume` on the same folder ends where an uninterrupted torchrun run ends."""
+    steps = ["--max-steps", "6"]
+    straight = subprocess.run(launch("torchrun", tmp_path / "straight", *steps),
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(launch("accelerate", killed, *steps), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks
+    process.wait()
+    assert 0 < torch.load(killed / "checkpoint.pt", weights_only=True)["batch"] < 6
+
+    resumed = subprocess.run(launch("torchrun", killed, *steps, "--resume"),
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    want = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    got = load_file(killed / "model" / "model.safetensors")
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.allclose(want[name], got[name], atol=1e-6), name
 
 
 @pytest.mark.slow
