@@ -6,6 +6,7 @@ processor >= 0.8).
 
     python benchmarks/bench_inference.py                       # CPU, fp32
     python benchmarks/bench_inference.py --device cuda --bf16 --channels-last --batch-size 64
+    python benchmarks/bench_inference.py --compile   # + torch.compile'd model vs eager
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time compiled vs eager")
     return parser.parse_args()
 
 
@@ -86,6 +88,16 @@ def bench_model(args: argparse.Namespace, sync) -> None:
         " bf16" if args.bf16 else ""
     )
     report(label, args.batch_size, *paired_medians(ours, baseline, args.repeats, sync))
+    if args.compile:
+        compiled = torch.compile(model)
+
+        def ours_compiled():
+            with torch.inference_mode(), autocast:
+                compiled(pixels)
+
+        ours_compiled()  # compiles; paired_medians' warm-up call then runs the compiled code
+        timed = paired_medians(ours_compiled, ours, args.repeats, sync)
+        report(label + " compiled vs eager", args.batch_size, *timed)
 
 
 def bench_processor(args: argparse.Namespace, image: PIL.Image.Image, channels: int) -> None:

@@ -2,11 +2,13 @@
 facebookresearch/moco `builder.py`, same backbone, batch, image size and precision, in one run.
 
 (a) baseline: plain PyTorch, torchvision ResNet + MLP head, Python-loop EMA, queue, InfoNCE;
-(b) ours, intermediate loss `none`; (c) ours + `mse`; (d) ours + `barlow`.
-Goals: b/a >= 0.97, c within 5 % of b, d within 15 % of b. Medians of interleaved repeats; peak
+(b) ours, intermediate loss `none`; (c) ours + `mse`; (d) ours + `barlow`; with `--compile`
+also (e) ours, `none`, with the recipe's `compile` (torch.compile of the encoder passes).
+Goals: b/a >= 0.97, c within 5 % of b, d within 15 % of b; e/b is reported as measured. Medians of interleaved repeats; peak
 memory from a separate forked process per variant (CPU: resident-set growth; CUDA: allocator peak).
 
     python benchmarks/bench_pretrain.py [--backbone resnet50 --image-size 224 --device cuda --bf16]
+    python benchmarks/bench_pretrain.py --compile   # + compiled vs eager (compiling takes minutes)
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ def make_variant(name: str, args) -> tuple[nn.Module, torch.optim.Optimizer, cal
         params = [p for p in model.parameters() if p.requires_grad]
         loss_of = model
     else:
+        loss = "none" if name == "compiled" else name
         recipe = PretrainRecipe(
             backbone=args.backbone, num_channels=args.channels, image_size=args.image_size,
-            queue_size=args.queue_size, batch_size=args.batch_size, intermediate_loss=name,
+            queue_size=args.queue_size, batch_size=args.batch_size, intermediate_loss=loss,
             intermediate_weights=[0.25] * 4 if name == "mse" else [0.005] * 4, barlow_dim=args.barlow_dim,
+            compile=name == "compiled",
         )  # fmt: skip
         model = build_moco(recipe, encoder_config(recipe))
         params = trainable_parameters(model)
@@ -137,8 +141,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="add (e), compiled")
     args = parser.parse_args()
-    names = ["reference", "none", "mse", "barlow"]
+    names = ["reference", "none", "mse", "barlow"] + (["compiled"] if args.compile else [])
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
     memory = {}
@@ -153,7 +158,8 @@ def main() -> None:
     steps = {name: make_variant(name, args)[2] for name in names}
     times = {name: [] for name in names}
     for step in steps.values():
-        step()  # warm-up
+        step()  # warm-up (and compilation)
+        step()
     for _ in range(args.repeats):
         for name, step in steps.items():
             sync()
@@ -169,14 +175,14 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, medians of {args.repeats}"
     )
     labels = {"reference": "(a) reference builder.py", "none": "(b) ours, none",
-              "mse": "(c) ours, mse", "barlow": "(d) ours, barlow"}  # fmt: skip
+              "mse": "(c) ours, mse", "barlow": "(d) ours, barlow", "compiled": "(e) ours, compiled"}  # fmt: skip
     for name in names:
         ratio = (
             rate[name] / rate["reference" if name == "none" else "none"]
             if name != "reference"
             else 1.0
         )
-        against = {"reference": "", "none": "vs (a)", "mse": "vs (b)", "barlow": "vs (b)"}[name]
+        against = "" if name == "reference" else "vs (a)" if name == "none" else "vs (b)"
         print(
             f"{labels[name]:<26} {rate[name]:8.1f} img/s   ratio {ratio:.3f} {against:<7} peak memory {memory[name]:8.1f} MB"
         )

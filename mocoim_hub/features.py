@@ -81,11 +81,13 @@ def extract_features(
     cache_dir: str | Path | None = None,
     num_workers: int | None = None,
     progress: bool = True,
+    compile: bool = False,
 ) -> dict[str, np.ndarray]:
     """Global-average-pooled features `{layer: (len(dataset), channels)}` of a frozen encoder.
 
     `processor` defaults to the one the model's config implies. With `cache_dir`, features are
-    read from / written to `cache_dir/<key>.npz`. Images that fail to decode under
+    read from / written to `cache_dir/<key>.npz`. `compile` runs the encoder through
+    `torch.compile` (worth it for large datasets on a GPU; compiling takes a while). Images that fail to decode under
     `on_bad_image="skip"` get NaN rows (their indices stay aligned with labels).
     """
     processor = processor or MocoImImageProcessor.from_model_config(model.config)
@@ -107,11 +109,12 @@ def extract_features(
     }
     loader = make_loader(ProcessedImages(dataset, processor), batch_size, num_workers=num_workers,
                          device=parameter.device)  # fmt: skip
+    layer_features = torch.compile(model.layer_features) if compile else model.layer_features
     for batch in tqdm(loader, desc="extracting features", unit="batch", disable=not progress):
         if "image" not in batch:
             continue
         pixels = batch["image"].to(parameter.device, parameter.dtype)
-        for name, value in model.layer_features(pixels, layers=names).items():
+        for name, value in layer_features(pixels, layers=names).items():
             features[name][batch["index"].numpy()] = value.float().cpu().numpy()
     model.train(was_training)
     if path is not None:
@@ -130,15 +133,18 @@ def embed_images(
     batch_size: int = 32,
     progress: bool = True,
     on_bad_image: BadImagePolicy = "error",
+    compile: bool = False,
 ) -> dict[str, np.ndarray]:
     """Global-average-pooled features of `layers` for each image, as `{layer: (n, channels)}`.
 
     Images may be anything the processor takes (PIL, arrays, tensors, file paths incl. DICOM).
-    With `on_bad_image="skip"` an unreadable file gets a row of NaN instead of an error.
+    With `on_bad_image="skip"` an unreadable file gets a row of NaN instead of an error;
+    `compile` as in `extract_features`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     unlabelled = ImageDataset(list(images), np.zeros(len(images), np.int64), ["unlabelled"],
                               on_bad_image=on_bad_image)  # fmt: skip
     return extract_features(model, unlabelled, layers=layers, batch_size=batch_size,
-                            processor=processor, num_workers=0, progress=progress)  # fmt: skip
+                            processor=processor, num_workers=0, progress=progress,
+                            compile=compile)  # fmt: skip

@@ -28,6 +28,27 @@ def test_batched_features_equal_one_forward(saved_model_dir):
         embed_images(model, processor, images, batch_size=0)
 
 
+@pytest.mark.slow
+def test_compiled_extraction_equals_eager(saved_model_dir):
+    model = MocoImModel.from_pretrained(saved_model_dir).eval()
+    processor = MocoImImageProcessor.from_pretrained(saved_model_dir)
+    images = list(np.random.default_rng(0).integers(0, 256, (5, 40, 48), dtype=np.uint8))
+    eager, compiled = (
+        embed_images(
+            model,
+            processor,
+            images,
+            layers=["layer2", "layer4"],
+            batch_size=5,
+            compile=compile,
+            progress=False,
+        )  # fmt: skip
+        for compile in (False, True)
+    )
+    for layer in eager:
+        np.testing.assert_allclose(compiled[layer], eager[layer], atol=1e-4)
+
+
 def test_example_images_are_real_and_varied():
     images = example_images()
     assert tuple(images) == EXAMPLE_NAMES

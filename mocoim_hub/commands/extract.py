@@ -41,6 +41,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save-model", type=Path, help="also save the encoder and processor here")
     parser.add_argument("--output", type=Path, default=Path("features.npz"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
     parser.add_argument(
         "--skip-bad-images",
         action="store_true",
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     images = {path: path for path in args.images} or example_images()
     try:
         features = embed_images(model, processor, list(images.values()), layers=args.layers,
-                                batch_size=args.batch_size,
+                                batch_size=args.batch_size, compile=args.compile,
                                 on_bad_image="skip" if args.skip_bad_images else "error")  # fmt: skip
     except ValueError as error:
         sys.exit(str(error).replace(SKIP_HINT, "pass --skip-bad-images"))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,30 @@ def pretrain(output: Path, *extra: str, check: bool = True) -> subprocess.Comple
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+@pytest.mark.slow
+def test_compiled_run_resumes_an_eager_checkpoint_and_matches_eager(tmp_path):
+    """--compile (torch.compile of the encoder passes) continues an eager run's checkpoint: the
+    same losses and weights as continuing it eagerly, and a checkpoint with the same keys."""
+    first = tmp_path / "first"
+    pretrain(first, "--max-steps", "1")
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    for run, extra in ((eager, []), (compiled, ["--compile"])):
+        shutil.copytree(first, run)
+        pretrain(run, "--max-steps", "2", "--resume", *extra)
+    records = [
+        [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+        for run in (eager, compiled)
+    ]
+    for name in ("loss", "infonce", "intermediate"):
+        assert records[0][name] == pytest.approx(records[1][name], rel=1e-4), name
+    states = [
+        torch.load(run / "checkpoint.pt", weights_only=True)["model"] for run in (eager, compiled)
+    ]
+    assert states[0].keys() == states[1].keys()
+    for name in states[0]:
+        assert torch.allclose(states[0][name].float(), states[1][name].float(), atol=1e-5), name
 
 
 def launch(launcher: str, output: Path, *extra: str) -> list[str]:
