@@ -56,8 +56,8 @@ def test_python_block_runs(line, code, workdir, hub):
 
 
 def console_commands() -> list[tuple[str, list[str], list[str]]]:
-    """(program, subcommand, flags) of every `mocoim-*` command, `torchrun -m` and `python app.py`
-    in the bash blocks; `[--flag]` optional parts count too."""
+    """(program, subcommand, flags) of every `mocoim-*` command, `torchrun`/`accelerate launch`
+    `-m` and `python app.py` in the bash blocks; `[--flag]` optional parts count too."""
     commands = []
     for _, code in code_blocks("bash"):
         for line in code.replace("\\\n", " ").splitlines():
@@ -65,7 +65,9 @@ def console_commands() -> list[tuple[str, list[str], list[str]]]:
                 words = [w for w in shlex.split(part, comments=True) if "=" not in w or w.startswith("-")]  # fmt: skip
                 if not words:
                     continue
-                if words[0] == "torchrun":  # its own flags come before `-m module`
+                if words[0] == "srun":  # SLURM runs the launcher
+                    words = words[1:]
+                if words[0] in ("torchrun", "accelerate"):  # launcher flags come before `-m`
                     words = words[words.index("-m") :]
                     program = words[:2]
                 elif words[0].startswith("mocoim-"):
@@ -109,3 +111,9 @@ def test_bash_commands_exist_with_the_flags_given(monkeypatch, capsys):
             f"README command `{text}` uses {missing}, unknown to {' '.join(program)}"
         )
     assert {"mocoim-pretrain", "mocoim-finetune", "mocoim-space"} <= {p[0] for p in helps}
+
+
+def test_the_slurm_script_shown_is_the_one_shipped():
+    script = (README.parent / "training" / "pretrain.sbatch").read_text()
+    assert any(code == script for _, code in code_blocks("bash"))
+    assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0

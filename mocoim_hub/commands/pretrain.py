@@ -4,10 +4,11 @@
     mocoim-pretrain --recipe paper-nih --data-path /data/NIH --output-dir runs/nih
     mocoim-pretrain --recipe demo --output-dir runs/demo --resume   # after a crash
     torchrun --nproc_per_node 8 -m mocoim_hub.commands.pretrain --recipe mocov2-nih \
-        --data-path /data/NIH --output-dir runs/nih-ddp
+        --data-path /data/NIH --output-dir runs/nih-ddp      # or: accelerate launch --multi_gpu
 
 Any recipe field can be overridden (`--lr 0.03 --intermediate-loss mse`); `batch_size` is the
-global batch. The run writes `checkpoint.pt` (atomic; every `checkpoint_every` steps and at the
+global batch. Across processes the key batch is shuffled across ranks (shuffle-BN) unless
+`--sync-bn`, and Barlow-Twins sees the global batch. The run writes `checkpoint.pt` (atomic; every `checkpoint_every` steps and at the
 end), `metrics.jsonl`, `tensorboard/`, `loss_curves.png`, `recipe.json`, and the query encoder
 as a transformers model folder with its model card in `model/`; `--push-to-hub --hub-model-id
 org/name` then uploads that folder (a failed upload keeps it and prints the command to retry).
