@@ -66,6 +66,26 @@ def launch(launcher: str, output: Path, *extra: str) -> list[str]:
             "--device", "cpu", *extra]  # fmt: skip
 
 
+def kill_after_a_checkpoint(command: list[str], run: Path) -> int:
+    """Start `command`, SIGKILL it with its children once `run/checkpoint.pt` exists, and return the
+    batch that checkpoint holds."""
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # a launcher and all its ranks
+    assert process.wait() == -signal.SIGKILL
+    return torch.load(run / "checkpoint.pt", weights_only=True)["batch"]
+
+
+def assert_same_weights(run: Path, other: Path) -> None:
+    want, got = (load_file(r / "model" / "model.safetensors") for r in (run, other))
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.allclose(want[name], got[name], atol=1e-6), name
+
+
 @pytest.mark.slow
 def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
     pretrain(
@@ -117,46 +137,14 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     pretrain(tmp_path / "straight", *steps)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--output-dir", str(killed), *TINY, *steps],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 300
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    partial = torch.load(killed / "checkpoint.pt", weights_only=True)
-    assert 0 < partial["batch"] < 6  # stopped mid-way
+    stopped_at = kill_after_a_checkpoint(
+        [sys.executable, str(SCRIPT), "--output-dir", str(killed), *TINY, *steps], killed
+    )
+    assert 0 < stopped_at < 6  # stopped mid-way
 
     result = pretrain(killed, *steps, "--resume")
     assert "resumed from" in result.stdout
-    straight = load_file(tmp_path / "straight" / "model" / "model.safetensors")
-    resumed = load_file(killed / "model" / "model.safetensors")
-    assert straight.keys() == resumed.keys()
-    for name in straight:
-        assert torch.allclose(straight[name], resumed[name], atol=1e-6), name
-
-
-@pytest.mark.slow
-def test_key_encoder_takes_one_ema_step_per_optimizer_step_with_accumulation(tmp_path):
-    """Step 2 of a run with 2 micro-batches per step: keys = m keys + (1 - m) queries, once."""
-    run = tmp_path / "run"
-    pretrain(run, "--max-steps", "1", "--grad-accumulation", "2")
-    before = torch.load(run / "checkpoint.pt", weights_only=True)["model"]
-    pretrain(run, "--max-steps", "2", "--grad-accumulation", "2", "--resume")
-    after = torch.load(run / "checkpoint.pt", weights_only=True)["model"]
-    m = json.loads((run / "recipe.json").read_text())["momentum"]
-    keys = [name for name in after if name.startswith(("encoder_k.", "head_k.")) and
-            after[name].is_floating_point() and "running" not in name]  # fmt: skip
-    assert keys
-    for name in keys:
-        query = before[name.replace("_k.", "_q.", 1)]
-        once = m * before[name] + (1 - m) * query
-        assert torch.allclose(after[name], once, atol=1e-6), name
-    twice = m * m * before[keys[0]] + (1 - m * m) * before[keys[0].replace("_k.", "_q.", 1)]
-    assert not torch.allclose(after[keys[0]], twice, atol=1e-6)  # per micro-batch, as before
+    assert_same_weights(tmp_path / "straight", killed)
 
 
 @pytest.mark.slow
@@ -205,24 +193,13 @@ def test_accelerate_run_killed_on_every_rank_resumes_under_torchrun_to_the_same_
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(launch("accelerate", killed, *steps), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 300
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks
-    process.wait()
-    assert 0 < torch.load(killed / "checkpoint.pt", weights_only=True)["batch"] < 6
+    assert 0 < kill_after_a_checkpoint(launch("accelerate", killed, *steps), killed) < 6
 
     resumed = subprocess.run(launch("torchrun", killed, *steps, "--resume"),
                              capture_output=True, text=True, timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout
-    want = load_file(tmp_path / "straight" / "model" / "model.safetensors")
-    got = load_file(killed / "model" / "model.safetensors")
-    assert want.keys() == got.keys()
-    for name in want:
-        assert torch.allclose(want[name], got[name], atol=1e-6), name
+    assert_same_weights(tmp_path / "straight", killed)
 
 
 @pytest.mark.slow
