@@ -8,10 +8,11 @@
 
 Any recipe field can be overridden (`--lr 0.03 --intermediate-loss mse`); `batch_size` is the
 global batch. Across processes the key batch is shuffled across ranks (shuffle-BN) unless
-`--sync-bn`, and Barlow-Twins sees the global batch. The run writes `checkpoint.pt` (atomic; every `checkpoint_every` steps and at the
-end), `metrics.jsonl`, `tensorboard/`, `loss_curves.png`, `recipe.json`, and the query encoder
-as a transformers model folder with its model card in `model/`; `--push-to-hub --hub-model-id
-org/name` then uploads that folder (a failed upload keeps it and prints the command to retry).
+`--sync-bn`, and Barlow-Twins sees the global batch. The run writes `checkpoint.pt` (atomic;
+every `checkpoint_every` steps and at the end), `metrics.jsonl`, `tensorboard/`,
+`loss_curves.png`, `recipe.json`, and the query encoder as a transformers model folder with its
+model card in `model/`; `--push-to-hub --hub-model-id org/name` then uploads that folder (a
+failed upload keeps it and prints the command to retry).
 """
 
 from __future__ import annotations
