@@ -87,8 +87,8 @@ def extract_features(
 
     `processor` defaults to the one the model's config implies. With `cache_dir`, features are
     read from / written to `cache_dir/<key>.npz`. `compile` runs the encoder through
-    `torch.compile` (worth it for large datasets on a GPU; compiling takes a while). Images that fail to decode under
-    `on_bad_image="skip"` get NaN rows (their indices stay aligned with labels).
+    `torch.compile` (worth it for large datasets; compiling takes a while). Images that fail to
+    decode under `on_bad_image="skip"` get NaN rows (their indices stay aligned with labels).
     """
     processor = processor or MocoImImageProcessor.from_model_config(model.config)
     names = [STAGE_NAMES[i] for i in resolve_layers(layers)]
