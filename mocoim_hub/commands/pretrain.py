@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import MocoImImageProcessor
-from ..data.augment import two_view_transform
+from ..data.augment import fixed_size_transform, two_view_transform
+from ..data.batch_augment import BatchViews
 from ..data.kinds import open_dataset
 from ..data.loading import collate_skipping_bad
 from ..hub import add_hub_arguments, check_hub_arguments, publish, save_for_hub
@@ -102,9 +103,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     # --- data -------------------------------------------------------------------------------------
     splits = open_dataset(recipe.dataset, recipe.data_path)
     train = splits["train"]
-    train.transform = two_view_transform(
-        recipe.augmentation, recipe.image_size, recipe.num_channels
-    )
+    batch_views = None
+    if recipe.batch_augmentation:  # the loader only decodes; views are made on the device
+        train.transform = fixed_size_transform(recipe.image_size, recipe.num_channels)
+        batch_views = BatchViews(recipe.augmentation, recipe.image_size, recipe.num_channels)
+        batch_views = batch_views.to(device)
+    else:
+        train.transform = two_view_transform(
+            recipe.augmentation, recipe.image_size, recipe.num_channels
+        )
     total_batches = recipe.epochs * (len(train) // recipe.batch_size)
     if recipe.max_steps is not None:
         total_batches = min(total_batches, recipe.max_steps * recipe.grad_accumulation)
@@ -135,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(f"--knn-every needs a validation split; this dataset has {', '.join(splits)}.")
         monitor = KnnMonitor.from_splits(train, splits["validation"], processor, seed=recipe.seed)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
+
+    def knn_accuracy() -> float:
+        with autocast:
+            return monitor.accuracy(moco.encoder_q)
 
     # --- optimizer --------------------------------------------------------------------------------
     optimizer = build_optimizer(
@@ -206,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         unit="step",
         disable=not world.is_main,
     )
+    if monitor is not None and start_batch == 0:  # the initialisation's figure starts the curve
+        log.log(0, {"knn_top1": knn_accuracy()})
     window_images, window_start, sums = 0, time.perf_counter(), {}
     keys_updated_at = None  # the key encoder takes one EMA step per optimizer step
     for batch_index, batch in enumerate(loader, start=start_batch):
@@ -215,9 +228,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         lr = learning_rate(step, total_steps, recipe.lr, recipe.lr_schedule, recipe.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        view1, view2 = (
-            v.to(device, non_blocking=True, memory_format=memory_format) for v in batch["image"]
-        )
+        if batch_views is None:
+            views = batch["image"]
+        else:
+            views = batch_views(batch["image"].to(device, non_blocking=True), batch["seed"])
+        view1, view2 = (v.to(device, non_blocking=True, memory_format=memory_format) for v in views)
         with autocast:
             output = model(
                 view1,
@@ -248,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         optimizer.zero_grad(set_to_none=True)
         progress.update(1)
         done = step + 1
+        metrics = {}
         if done % recipe.log_every == 0 or done == total_steps:
             batches = window_images / sampler.local_batch
             metrics = {
@@ -260,11 +276,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 * world.world_size
                 / (time.perf_counter() - window_start),
             }
-            if monitor is not None and (done % recipe.knn_every == 0 or done == total_steps):
-                with autocast:
-                    metrics["knn_top1"] = monitor.accuracy(moco.encoder_q)
-            if log is not None:
-                log.log(done, metrics)
             progress.set_postfix(
                 loss=f"{metrics['loss']:.3f}",
                 nce=f"{metrics['infonce']:.3f}",
@@ -273,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 img_s=f"{metrics['images_per_s']:.0f}",
             )
             window_images, window_start, sums = 0, time.perf_counter(), {}
+        if monitor is not None and (done % recipe.knn_every == 0 or done == total_steps):
+            began = time.perf_counter()
+            metrics["knn_top1"] = knn_accuracy()
+            window_start += time.perf_counter() - began  # images_per_s counts training only
+        if log is not None and metrics:
+            log.log(done, metrics)
         if done % recipe.checkpoint_every == 0:
             checkpoint(batch_index + 1)
         if distributed.mean_over_ranks(float(bool(stop_signal)), world, device) > 0:

@@ -22,6 +22,7 @@ On one-channel images, saturation, hue and grayscale are no-ops.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torchvision.transforms import v2
@@ -30,8 +31,43 @@ from ..configuration_mocoim import default_normalization
 from ..image_processing_mocoim import match_channels, to_channels_first_tensor
 from ..imaging import ImageLike
 
-PRESETS = ("mocov2", "xray", "histopathology", "fundus", "paper-nih", "paper-bch", "paper-dr")
 STRONG_JITTER = (0.4, 0.4, 0.4, 0.1)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One preset: its steps in order and their settings. The per-image pipeline
+    (`view_transform`) runs the steps as listed; `BatchViews` warps every geometric step at once,
+    then applies colour and blur."""
+
+    steps: tuple[str, ...]  # of: resize, crop, hflip, vflip, quarter_turn, rotate, jitter, blur
+    crop_scale: float = 1.0  # the smallest crop, as a fraction of the image area
+    rotation: float = 0.0  # degrees either way
+    jitter: tuple[float, float, float, float] = STRONG_JITTER  # brightness, contrast, sat., hue
+    grayscale: bool = True  # after the jitter, with p=0.2
+
+
+PRESET_SPECS = {
+    "mocov2": Preset(("crop", "jitter", "blur", "hflip"), crop_scale=0.2),
+    "xray": Preset(("crop", "rotate", "jitter", "blur"), crop_scale=0.5, rotation=15,
+                   jitter=(0.4, 0.4, 0.0, 0.0), grayscale=False),
+    "histopathology": Preset(("crop", "hflip", "vflip", "quarter_turn", "jitter", "blur"),
+                             crop_scale=0.4),
+    "fundus": Preset(("crop", "hflip", "rotate", "jitter", "blur"), crop_scale=0.5, rotation=30,
+                     jitter=(0.2, 0.2, 0.1, 0.02), grayscale=False),
+    "paper-nih": Preset(("resize", "jitter", "blur", "rotate"), rotation=30),
+    "paper-bch": Preset(("crop", "jitter", "blur", "hflip"), crop_scale=0.4),
+    "paper-dr": Preset(("resize", "jitter", "blur", "rotate", "hflip"), rotation=30),
+}  # fmt: skip
+PRESETS = tuple(PRESET_SPECS)
+
+
+def preset_spec(preset: str) -> Preset:
+    if preset not in PRESET_SPECS:
+        raise ValueError(
+            f"Unknown augmentation preset {preset!r}; expected one of {', '.join(PRESETS)}."
+        )
+    return PRESET_SPECS[preset]
 
 
 class ToFloatImage(torch.nn.Module):
@@ -59,73 +95,32 @@ class Clamp01(torch.nn.Module):
         return image.clamp(0.0, 1.0)
 
 
-def _blur(size: int) -> v2.Transform:
-    kernel = max(3, (size // 10) | 1)  # odd, about a tenth of the side
-    return v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5)
+def blur_kernel_size(size: int) -> int:
+    return max(3, (size // 10) | 1)  # odd, about a tenth of the side
 
 
-def _jitter(strength: Sequence[float], grayscale: bool = True) -> list[v2.Transform]:
-    steps = [v2.RandomApply([v2.ColorJitter(*strength)], p=0.8)]
-    return steps + ([v2.RandomGrayscale(p=0.2)] if grayscale else [])
-
-
-def _crop(size: int, smallest: float) -> v2.Transform:
-    return v2.RandomResizedCrop(size, scale=(smallest, 1.0), antialias=True)
-
-
-def _preset_steps(preset: str, size: int) -> list[v2.Transform]:
-    resize = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
-    quarter_turns = v2.RandomChoice(
-        [v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]
-    )
+def _step(name: str, preset: Preset, size: int) -> list[v2.Transform]:
+    jitter = [v2.RandomApply([v2.ColorJitter(*preset.jitter)], p=0.8)]
+    turns = [v2.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]
     steps = {
-        "mocov2": [
-            _crop(size, 0.2),
-            *_jitter(STRONG_JITTER),
-            _blur(size),
-            v2.RandomHorizontalFlip(),
-        ],
-        "xray": [
-            _crop(size, 0.5),
-            v2.RandomRotation(15),
-            v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4)], p=0.8),
-            _blur(size),
-        ],
-        "histopathology": [
-            _crop(size, 0.4),
-            v2.RandomHorizontalFlip(),
-            v2.RandomVerticalFlip(),
-            quarter_turns,
-            *_jitter(STRONG_JITTER),
-            _blur(size),
-        ],
-        "fundus": [
-            _crop(size, 0.5),
-            v2.RandomHorizontalFlip(),
-            v2.RandomRotation(30),
-            *_jitter((0.2, 0.2, 0.1, 0.02), grayscale=False),
-            _blur(size),
-        ],
-        "paper-nih": [*resize, *_jitter(STRONG_JITTER), _blur(size), v2.RandomRotation(30)],
-        "paper-bch": [
-            _crop(size, 0.4),
-            *_jitter(STRONG_JITTER),
-            _blur(size),
-            v2.RandomHorizontalFlip(),
-        ],
-        "paper-dr": [
-            *resize,
-            *_jitter(STRONG_JITTER),
-            _blur(size),
-            v2.RandomRotation(30),
-            v2.RandomHorizontalFlip(),
+        "resize": lambda: [v2.Resize(size, antialias=True), v2.CenterCrop(size)],
+        "crop": lambda: [v2.RandomResizedCrop(size, (preset.crop_scale, 1.0), antialias=True)],
+        "hflip": lambda: [v2.RandomHorizontalFlip()],
+        "vflip": lambda: [v2.RandomVerticalFlip()],
+        "quarter_turn": lambda: [v2.RandomChoice(turns)],
+        "rotate": lambda: [v2.RandomRotation(preset.rotation)],
+        "jitter": lambda: jitter + ([v2.RandomGrayscale(p=0.2)] if preset.grayscale else []),
+        "blur": lambda: [
+            v2.RandomApply([v2.GaussianBlur(blur_kernel_size(size), sigma=(0.1, 2.0))], p=0.5)
         ],
     }
-    if preset not in steps:
-        raise ValueError(
-            f"Unknown augmentation preset {preset!r}; expected one of {', '.join(PRESETS)}."
-        )
-    return steps[preset]
+    return steps[name]()
+
+
+def _checked_size(size: int) -> int:
+    if size < 8:
+        raise ValueError(f"size must be at least 8 pixels, got {size}.")
+    return size
 
 
 def view_transform(
@@ -137,16 +132,29 @@ def view_transform(
     intensity_scaling: str = "dtype",
 ) -> v2.Compose:
     """One augmented view: the preset's steps between intensity conversion and normalisation."""
-    if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}.")
+    spec, size = preset_spec(preset), _checked_size(size)
     default_mean, default_std = default_normalization(num_channels)
     mean, std = list(image_mean or default_mean), list(image_std or default_std)
     return v2.Compose(
         [
             ToFloatImage(num_channels, intensity_scaling),
-            *_preset_steps(preset, size),
+            *[step for name in spec.steps for step in _step(name, spec, size)],
             Clamp01(),
             v2.Normalize(mean, std),
+        ]
+    )
+
+
+def fixed_size_transform(
+    size: int, num_channels: int = 1, intensity_scaling: str = "dtype"
+) -> v2.Compose:
+    """Image -> float `(num_channels, size, size)` in [0, 1], resized and centre-cropped: what a
+    DataLoader yields for `BatchViews` to augment."""
+    return v2.Compose(
+        [
+            ToFloatImage(num_channels, intensity_scaling),
+            v2.Resize(_checked_size(size), antialias=True),
+            v2.CenterCrop(size),
         ]
     )
 

@@ -53,25 +53,32 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_loss_curves(metrics_path: str | Path, output: str | Path, title: str = "") -> Path:
-    """Total, InfoNCE and intermediate loss (and per-layer parts) against the step, as a PNG."""
+    """Total, InfoNCE and intermediate loss, the per-layer parts and, when the run had the kNN
+    monitor, its accuracy, each against the optimizer step, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     records = read_metrics(metrics_path)
-    steps = [r["step"] for r in records]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for name in ("loss", "infonce", "intermediate"):
-        if name in records[0]:
-            left.plot(steps, [r[name] for r in records], label=name)
-    for name in sorted(k for k in records[0] if k.startswith("layer")):
-        right.plot(steps, [r[name] for r in records], label=name)
-    left.set(xlabel="optimizer step", ylabel="loss", title=title or "pretraining loss")
-    right.set(xlabel="optimizer step", title="intermediate loss per layer (unweighted)")
-    for axes in (left, right):
-        if axes.lines:
-            axes.legend()
+    names = sorted({name for record in records for name in record})
+    panels = [
+        (["loss", "infonce", "intermediate"], title or "pretraining loss", "loss"),
+        ([n for n in names if n.startswith("layer")], "intermediate loss per layer (unweighted)",
+         ""),
+        (["knn_top1"], "kNN monitor, validation split", "top-1 accuracy"),
+    ]  # fmt: skip
+    panels = [p for p in panels if any(n in names for n in p[0])]
+    figure, axes_row = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels), 4), constrained_layout=True, squeeze=False
+    )
+    for axes, (curves, panel_title, ylabel) in zip(axes_row[0], panels, strict=True):
+        for name in curves:
+            points = [(r["step"], r[name]) for r in records if name in r]
+            if points:
+                axes.plot(*zip(*points, strict=False), label=name, marker="o" if len(points) < 30 else None)
+        axes.set(xlabel="optimizer step", ylabel=ylabel, title=panel_title)
+        axes.legend()
         axes.grid(alpha=0.3)
     figure.savefig(output, dpi=120)
     plt.close(figure)

@@ -70,7 +70,8 @@ class KnnMonitor:
 
         bank, queries = embed(self.bank), embed(self.queries)
         encoder.train(was_training)
-        similarity, nearest = (queries @ bank.T).topk(min(self.k, len(bank)), dim=1)
+        with torch.autocast(bank.device.type, enabled=False):  # float32 votes under bf16 too
+            similarity, nearest = (queries @ bank.T).topk(min(self.k, len(bank)), dim=1)
         votes = torch.zeros(len(queries), int(self.bank_labels.max()) + 1, device=bank.device)
         neighbour_labels = self.bank_labels.to(bank.device)[nearest]
         votes.scatter_add_(1, neighbour_labels, (similarity / self.temperature).exp())

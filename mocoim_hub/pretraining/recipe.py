@@ -33,6 +33,7 @@ class PretrainRecipe:
     dataset: str = "default"
     data_path: str | None = None
     augmentation: str = "xray"
+    batch_augmentation: bool = False  # augment whole batches on the device (`BatchViews`)
     num_workers: int = 2
     # encoder
     backbone: str = "resnet18"

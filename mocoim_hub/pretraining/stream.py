@@ -62,9 +62,10 @@ class EpochSampler(Sampler):
 
 
 class SeededViews(Dataset):
-    """`dataset[index]` augmented under the torch RNG seeded per (seed, epoch, index). The caller's
-    RNG state is restored after, so that loading in the training process (`num_workers=0`)
-    leaves the training's random draws (shuffle-BN) independent of which images it loaded."""
+    """`dataset[index]` augmented under the torch RNG seeded per (seed, epoch, index), with that
+    seed as `"seed"` (which `BatchViews` draws from). The caller's RNG state is restored after,
+    so that loading in the training process (`num_workers=0`) leaves the training's random draws
+    (shuffle-BN) independent of which images it loaded."""
 
     def __init__(self, dataset: ImageDataset, seed: int):
         self.dataset, self.seed = dataset, seed
@@ -74,6 +75,8 @@ class SeededViews(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
+        seed = sample_seed(self.seed, epoch, index)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.seed, epoch, index))
-            return self.dataset[index]
+            torch.manual_seed(seed)
+            sample = self.dataset[index]
+        return None if sample is None else {**sample, "seed": seed}

@@ -23,6 +23,18 @@ def test_knn_votes_recover_classes_and_not_shuffled_labels():
     assert shuffled.accuracy(encoder) < 0.5
 
 
+def test_knn_under_bf16_autocast_votes_in_float32():
+    """The training loop evaluates under the recipe's autocast; bf16 similarities once crashed the
+    float32 vote (`scatter(): Expected self.dtype to be equal to src.dtype`)."""
+    torch.manual_seed(0)
+    labels = torch.arange(120) % 3
+    pixels = torch.randn(3, 1, 32, 32)[labels] + 0.1 * torch.randn(120, 1, 32, 32)
+    encoder = MocoImModel(MocoImConfig(backbone="resnet18", image_size=32))
+    monitor = KnnMonitor(pixels[:80], labels[:80], pixels[80:], labels[80:])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert monitor.accuracy(encoder) == pytest.approx(1.0)
+
+
 def test_monitor_prepares_real_splits():
     splits = default_dataset()
     processor = MocoImImageProcessor.from_model_config(MocoImConfig(image_size=32))

@@ -148,11 +148,11 @@ def test_signal_during_a_checkpoint_write(root, kind):
 def test_sigkill_during_an_evaluation(root):
     expected = uninterrupted(root, tuple(KNN))
     output, marker = root / "during-evaluation", root / "evaluation.marker"
-    process = start(output, KNN, fault=("slow-evaluation", 2), FAULT_MARKER=str(marker))
+    process = start(output, KNN, fault=("slow-evaluation", 3), FAULT_MARKER=str(marker))
     wait_for(marker, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=120)
-    assert checkpointed_batch(output) == 6  # the evaluation at step 8 died; step 6 is on disk
+    assert checkpointed_batch(output) == 6  # the 3rd evaluation (steps 0, 4, 8) died; 6 is on disk
     result = run(output, KNN)
     assert result.returncode == 0, result.stderr[-2000:]
     assert_same_weights(output, expected)

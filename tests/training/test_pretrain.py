@@ -97,21 +97,26 @@ def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
         "--grad-accumulation",
         "2",
         "--knn-every",
+        "2",
+        "--log-every",
         "3",
+        "--precision",
+        "bf16",  # the demo recipe's precision
     )
     run = tmp_path / "run"
     assert {"checkpoint.pt", "metrics.jsonl", "loss_curves.png", "recipe.json"} <= {
         p.name for p in run.iterdir()
     }
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [1, 2, 3]
-    assert {"loss", "infonce", "intermediate", "layer1", "layer4", "lr", "images_per_s"} <= set(
-        records[0]
+    # kNN at step 0 (the initialisation), every 2nd step and the last; losses every 3rd step
+    assert [(r["step"], "knn_top1" in r, "loss" in r) for r in records] == [
+        (0, True, False), (2, True, False), (3, True, True)
+    ]  # fmt: skip
+    assert all(0 < r["knn_top1"] <= 1 for r in records)
+    assert {"infonce", "intermediate", "layer1", "layer4", "lr", "images_per_s"} <= set(records[2])
+    assert records[2]["loss"] == pytest.approx(
+        records[2]["infonce"] + records[2]["intermediate"], rel=1e-2
     )
-    assert all(
-        r["loss"] == pytest.approx(r["infonce"] + r["intermediate"], rel=1e-4) for r in records
-    )
-    assert 0 < records[-1]["knn_top1"] <= 1 and "knn_top1" not in records[0]
     assert (
         torch.load(run / "checkpoint.pt", weights_only=True)["batch"] == 6
     )  # 3 steps x 2 micro-batches
