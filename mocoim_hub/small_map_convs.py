@@ -47,12 +47,14 @@ class _WeightGradientByMatmul(torch.autograd.Function):
 
 
 class SmallMapConv2d(nn.Conv2d):
-    """`nn.Conv2d` whose weight gradient is a matrix product when training on CPU with at most
-    `MAX_POSITIONS` output positions (zero padding, one group); otherwise exactly `nn.Conv2d`."""
+    """`nn.Conv2d` whose weight gradient is a matrix product when training on CPU in float32
+    with at most `MAX_POSITIONS` output positions (zero padding, one group); otherwise exactly
+    `nn.Conv2d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if (
             input.device.type == "cpu"
+            and not torch.is_autocast_enabled("cpu")  # measured in float32 only
             and torch.is_grad_enabled()
             and self.weight.requires_grad
             and self.groups == 1
@@ -67,7 +69,12 @@ class SmallMapConv2d(nn.Conv2d):
     def _positions(self, input: torch.Tensor) -> int:
         positions = 1
         for size, kernel, stride, padding, dilation in zip(
-            input.shape[-2:], self.kernel_size, self.stride, self.padding, self.dilation, strict=False
+            input.shape[-2:],
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            strict=False,
         ):
             positions *= (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
         return positions

@@ -41,6 +41,11 @@ def test_large_maps_and_inference_use_conv2d_as_it_is():
     assert "WeightGradientByMatmul" not in type(conv(torch.randn(2, 3, 3, 3)).grad_fn).__name__
     with torch.no_grad():
         assert conv(torch.randn(2, 3, 1, 1)).grad_fn is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast's bf16 path, gradients and all
+        output = conv(torch.randn(2, 3, 1, 1))
+        assert "WeightGradientByMatmul" not in type(output.grad_fn).__name__
+    output.sum().backward()
+    assert conv.weight.grad.dtype == torch.float32
 
 
 def test_an_encoder_keeps_its_state_dict_and_trains_alike():

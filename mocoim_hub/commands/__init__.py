@@ -7,6 +7,7 @@
 | `mocoim-analyze` | `analyze` | CKA, layer-wise probing and KS distance of encoders |
 | `mocoim-extract` | `extract` | embed image files, save features as `.npz` |
 | `mocoim-reproduce` | `reproduce` | the scaled-down reproduction study |
+| `mocoim-curve` | `curve` | the learning-curve study: recipe ablations, long runs against random init |
 | `mocoim-hub` | `mocoim_hub.hub` | render model cards, push folders to the Hub |
 | `mocoim-convert` | `mocoim_hub.convert` | import torchvision / MoCo / Lightning checkpoints |
 | `mocoim-space` | `mocoim_hub.space` | package the Gradio demo as a Space and push it |

@@ -18,6 +18,7 @@ failed upload keeps it and prints the command to retry).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import signal
@@ -112,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         train.transform = two_view_transform(
             recipe.augmentation, recipe.image_size, recipe.num_channels
         )
+    steps_per_epoch = len(train) // recipe.batch_size // recipe.grad_accumulation
     total_batches = recipe.epochs * (len(train) // recipe.batch_size)
     if recipe.max_steps is not None:
         total_batches = min(total_batches, recipe.max_steps * recipe.grad_accumulation)
@@ -157,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
 
     # --- resume -----------------------------------------------------------------------------------
-    start_batch = 0
+    start_batch, training_s = 0, 0.0  # training_s: time spent training, not evaluating
     if args.resume:
         state = load_checkpoint(checkpoint_path)
         changed = sorted(k for k, v in state["recipe"].items() if recipe.to_dict().get(k) != v)
@@ -166,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         moco.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"])
-        start_batch = state["batch"]
+        start_batch, training_s = state["batch"], state.get("training_s", 0.0)
         if world.is_main:
             print(
                 f"resumed from {checkpoint_path} at step {start_batch // recipe.grad_accumulation}"
@@ -178,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "model": moco.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "batch": batch,
+                "training_s": training_s + time.perf_counter() - clock,
                 "recipe": recipe.to_dict(),
                 "rng": rng_state(),
             }
@@ -185,6 +188,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                 save_checkpoint(state, checkpoint_path)
             except OSError as error:  # e.g. a full disk: the previous checkpoint is still in place
                 sys.exit(str(error))
+
+    def snapshot(step: int, seconds: float) -> None:
+        folder = output_dir / "snapshots" / f"step-{step:06d}"
+        encoder = copy.deepcopy(moco.encoder_q).to("cpu", memory_format=torch.contiguous_format)
+        encoder.save_pretrained(folder)
+        MocoImImageProcessor.from_model_config(config).save_pretrained(folder)
+        record = {
+            "step": step,
+            "epoch": round(step / steps_per_epoch, 3),
+            "training_s": round(seconds, 1),
+        }
+        (folder / "snapshot.json").write_text(json.dumps(record) + "\n")
 
     # SIGTERM (a scheduler's preemption, `kill`) ends the current step, checkpoints and exits
     stop_signal = []
@@ -220,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if monitor is not None and start_batch == 0:  # the initialisation's figure starts the curve
         log.log(0, {"knn_top1": knn_accuracy()})
     window_images, window_start, sums = 0, time.perf_counter(), {}
+    clock = window_start  # training_s + now - clock: training time so far (pauses moved clock on)
     keys_updated_at = None  # the key encoder takes one EMA step per optimizer step
     for batch_index, batch in enumerate(loader, start=start_batch):
         if "image" not in batch:  # every image of this batch failed to decode (on_bad_image="skip")
@@ -284,12 +300,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 img_s=f"{metrics['images_per_s']:.0f}",
             )
             window_images, window_start, sums = 0, time.perf_counter(), {}
+        began = time.perf_counter()
+        trained_s = training_s + began - clock
         if monitor is not None and (done % recipe.knn_every == 0 or done == total_steps):
-            began = time.perf_counter()
             metrics["knn_top1"] = knn_accuracy()
-            window_start += time.perf_counter() - began  # images_per_s counts training only
+        if recipe.snapshot_every and done % recipe.snapshot_every == 0 and world.is_main:
+            snapshot(done, trained_s)
+        paused = time.perf_counter() - began
+        window_start, clock = window_start + paused, clock + paused  # both count training only
         if log is not None and metrics:
-            log.log(done, metrics)
+            log.log(done, {**metrics, "training_s": round(trained_s, 2)})
         if done % recipe.checkpoint_every == 0:
             checkpoint(batch_index + 1)
         if distributed.mean_over_ranks(float(bool(stop_signal)), world, device) > 0:

@@ -76,7 +76,11 @@ def plot_loss_curves(metrics_path: str | Path, output: str | Path, title: str = 
         for name in curves:
             points = [(r["step"], r[name]) for r in records if name in r]
             if points:
-                axes.plot(*zip(*points, strict=False), label=name, marker="o" if len(points) < 30 else None)
+                axes.plot(
+                    *zip(*points, strict=False),
+                    label=name,
+                    marker="o" if len(points) < 30 else None,
+                )
         axes.set(xlabel="optimizer step", ylabel=ylabel, title=panel_title)
         axes.legend()
         axes.grid(alpha=0.3)

@@ -76,10 +76,12 @@ class PretrainRecipe:
     precision: str = "bf16"
     channels_last: bool = True
     seed: int = 0
-    # bookkeeping; knn_every > 0 runs the kNN monitor on the validation split every that many steps
+    # bookkeeping; knn_every > 0 runs the kNN monitor on the validation split every that many
+    # steps; snapshot_every > 0 saves the query encoder to snapshots/step-NNNNNN that often
     log_every: int = 10
     checkpoint_every: int = 100
     knn_every: int = 0
+    snapshot_every: int = 0
 
     def __post_init__(self):
         choices = {

@@ -102,6 +102,8 @@ def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
         "3",
         "--precision",
         "bf16",  # the demo recipe's precision
+        "--snapshot-every",
+        "2",
     )
     run = tmp_path / "run"
     assert {"checkpoint.pt", "metrics.jsonl", "loss_curves.png", "recipe.json"} <= {
@@ -113,6 +115,13 @@ def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
         (0, True, False), (2, True, False), (3, True, True)
     ]  # fmt: skip
     assert all(0 < r["knn_top1"] <= 1 for r in records)
+    assert 0 < records[1]["training_s"] < records[2]["training_s"]
+    (snapshot,) = (run / "snapshots").iterdir()  # the encoder after step 2, as a model folder
+    assert snapshot.name == "step-000002"
+    assert json.loads((snapshot / "snapshot.json").read_text())["training_s"] > 0
+    assert (snapshot / "model.safetensors").exists() and (
+        snapshot / "preprocessor_config.json"
+    ).exists()
     assert {"infonce", "intermediate", "layer1", "layer4", "lr", "images_per_s"} <= set(records[2])
     assert records[2]["loss"] == pytest.approx(
         records[2]["infonce"] + records[2]["intermediate"], rel=1e-2
