@@ -35,7 +35,7 @@ from .. import MocoImImageProcessor
 from ..data.augment import fixed_size_transform, two_view_transform
 from ..data.batch_augment import BatchViews
 from ..data.kinds import open_dataset
-from ..data.loading import collate_skipping_bad
+from ..data.loading import CachedSamples, collate_skipping_bad
 from ..hub import add_hub_arguments, check_hub_arguments, publish, save_for_hub
 from ..pretraining import distributed
 from ..pretraining.build import build_moco, encoder_config, trainable_parameters
@@ -56,6 +56,8 @@ from ..pretraining.recipe import (
 )
 from ..pretraining.schedules import ema_momentum, learning_rate
 from ..pretraining.stream import EpochSampler, SeededViews
+
+CACHE_BYTES = 2**30  # with batch_augmentation, train images up to this size stay decoded in memory
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -215,8 +217,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         world.rank,
         world.world_size,
     )
+    decoded_bytes = len(train) * recipe.num_channels * recipe.image_size**2 * 4
+    cache = batch_views is not None and decoded_bytes <= CACHE_BYTES  # views drawn per batch
     loader = DataLoader(
-        SeededViews(train, recipe.seed),
+        SeededViews(CachedSamples(train) if cache else train, recipe.seed),
         batch_size=sampler.local_batch,
         sampler=sampler,
         num_workers=recipe.num_workers,

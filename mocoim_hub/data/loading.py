@@ -23,6 +23,23 @@ def collate_skipping_bad(samples: list[dict[str, Any] | None]) -> dict[str, Any]
     return batch
 
 
+class CachedSamples(Dataset):
+    """`dataset[index]` kept in memory after its first load, for datasets whose transform draws
+    nothing at random (`fixed_size_transform`): from the second epoch on, nothing is decoded.
+    Each DataLoader worker keeps its own copy."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset, self.samples = dataset, {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        if index not in self.samples:
+            self.samples[index] = self.dataset[index]
+        return self.samples[index]
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
