@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -56,35 +57,38 @@ def probe_scores(
     splits: Mapping[str, ImageDataset],
     fractions: Sequence[float],
     seeds: Sequence[int],
-    split: str,
-    cache_dir=None,
+    on: Sequence[str] = ("validation",),
 ) -> list[ProbeScore]:
     """Linear probes on pooled layer4 features, one per (fraction, subset seed), with the L2
-    strength chosen on the validation split; scored on `split` ("validation" for choosing a
-    recipe, "test" once it is chosen)."""
+    strength chosen on the validation split; scored on each split of `on` ("validation" to choose
+    a recipe or a snapshot, "test" for the reported figure)."""
     train, validation = splits["train"], splits["validation"]
     features = {
         name: extract_features(encoder.model, splits[name], processor=encoder.processor,
-                               cache_dir=cache_dir, progress=False)["layer4"]
-        for name in {"train", "validation", split}
+                               progress=False)["layer4"]
+        for name in {"train", "validation", *on}
     }  # fmt: skip
     task = task_of(train.labels, len(train.label_names))
-    scores = []
-    for fraction in fractions:
-        values = []
-        for seed in seeds:
-            rows = labelled_subsets(train, [fraction], [seed])[fraction, seed]
-            probe = linear_probe(features["train"][rows], train.labels[rows],
-                                 features["validation"], validation.labels, task)  # fmt: skip
-            if split == "validation":
-                values.append(probe.validation["accuracy"])
-            else:
-                target = splits[split]
-                predicted = probe.scores(features[split])
-                values.append(evaluate(task, target.labels, predicted)["accuracy"])
-        scores.append(ProbeScore(encoder.name, fraction, split, float(np.mean(values)),
-                            float(np.min(values)), float(np.max(values)), len(values)))  # fmt: skip
-    return scores
+    values: dict[tuple[float, str], list[float]] = {}
+    for (fraction, _), rows in labelled_subsets(train, fractions, seeds).items():
+        probe = linear_probe(features["train"][rows], train.labels[rows],
+                             features["validation"], validation.labels, task)  # fmt: skip
+        for split in on:
+            predicted = probe.scores(features[split])
+            accuracy = evaluate(task, splits[split].labels, predicted)["accuracy"]
+            values.setdefault((fraction, split), []).append(accuracy)
+    return [
+        ProbeScore(
+            encoder.name,
+            fraction,
+            split,
+            float(np.mean(v)),
+            float(np.min(v)),
+            float(np.max(v)),
+            len(v),
+        )  # fmt: skip
+        for (fraction, split), v in values.items()
+    ]
 
 
 def knn_validation_accuracy(encoder: Encoder, splits: Mapping[str, ImageDataset]) -> float:
@@ -94,3 +98,73 @@ def knn_validation_accuracy(encoder: Encoder, splits: Mapping[str, ImageDataset]
         train, validation, encoder.processor, bank_size=len(train), query_size=len(validation)
     )
     return monitor.accuracy(encoder.model)
+
+
+def plot_curve(
+    points: Mapping[str, Sequence[dict]],
+    random_init: Sequence[ProbeScore],
+    fractions: Sequence[float],
+    path: Path,
+    title: str = "",
+) -> None:
+    """Test accuracy of linear probes against pretraining epochs (left) and training hours
+    (right), one row per label fraction: one line per method, bars spanning the subset seeds,
+    random init as a band over its initialisation seeds.
+
+    `points[method]` are snapshots: `{"epoch", "training_s", "probes": [ProbeScore as dict]}`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(
+        len(fractions), 2, figsize=(11, 3.6 * len(fractions)), squeeze=False, sharey="row"
+    )
+    for row, fraction in zip(axes, fractions, strict=True):
+        reference = [r.mean for r in random_init if r.fraction == fraction and r.split == "test"]
+        for axis, x_name, x_label in ((row[0], "epoch", "pretraining epochs"),
+                                      (row[1], "training_s", "pretraining hours (this machine)")):  # fmt: skip
+            axis.axhspan(min(reference), max(reference), color="grey", alpha=0.25)
+            axis.axhline(np.mean(reference), color="grey", label="random init")
+            for method, snapshots in points.items():
+                xs, means, lows, highs = [], [], [], []
+                for snapshot in snapshots:
+                    (score,) = [p for p in snapshot["probes"]
+                                if p["fraction"] == fraction and p["split"] == "test"]  # fmt: skip
+                    x = snapshot[x_name] / (3600 if x_name == "training_s" else 1)
+                    xs.append(x)
+                    means.append(score["mean"])
+                    lows.append(score["mean"] - score["low"])
+                    highs.append(score["high"] - score["mean"])
+                axis.errorbar(xs, means, yerr=[lows, highs], marker="o", capsize=3, label=method)
+            axis.set(xlabel=x_label, ylabel=f"test accuracy, {fraction * 100:g} % labels")
+            axis.grid(alpha=0.3)
+        row[0].legend(fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_monitor(runs: Mapping[str, Sequence[dict]], steps_per_epoch: int, path: Path) -> None:
+    """The kNN monitor's accuracy and InfoNCE against epochs, one line per run (`runs[name]`
+    are its `metrics.jsonl` records)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (knn, infonce) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, records in runs.items():
+        for axis, key in ((knn, "knn_top1"), (infonce, "infonce")):
+            points = [(r["step"] / steps_per_epoch, r[key]) for r in records if key in r]
+            if points:
+                axis.plot(*zip(*points, strict=True), label=name)
+    knn.set(xlabel="pretraining epochs", ylabel="kNN top-1, validation (monitor)")
+    infonce.set(xlabel="pretraining epochs", ylabel="InfoNCE (chance: ln(K + 1))")
+    for axis in (knn, infonce):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -22,11 +22,21 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from ..curve import ABLATIONS, knn_validation_accuracy, probe_scores
+from ..curve import (
+    ABLATIONS,
+    ProbeScore,
+    knn_validation_accuracy,
+    plot_curve,
+    plot_monitor,
+    probe_scores,
+)
 from ..data.kinds import open_dataset
 from ..finetune import Encoder
+from ..modeling_mocoim import MocoImModel
+from ..pretraining.build import encoder_config
 from ..pretraining.metrics import read_metrics
 from ..pretraining.recipe import PretrainRecipe
+from ..reproduction import METHODS, RANDOM, run_name
 
 
 def recipe_arguments(overrides: dict[str, object]) -> list[str]:
@@ -76,25 +86,34 @@ def pretrain(folder: Path, recipe: str, arguments: list[str], budget: Budget) ->
 
 def run_ablations(args: argparse.Namespace, budget: Budget) -> bool:
     splits = open_dataset("default")
-    rows = []
-    for name, overrides in ABLATIONS.items():
+    reference = Encoder.random_init(MocoImModel(encoder_config(PretrainRecipe.load(args.recipe))))
+    path = args.work_dir / "ablations" / f"{RANDOM}-s0.json"
+    rows = [("random init", {}, validation_scores(reference, splits, args, path), 0.0)]
+    for name in args.variants or ABLATIONS:
+        overrides = ABLATIONS[name]
         folder = args.work_dir / "ablations" / name.replace(" ", "-")
         arguments = recipe_arguments({"epochs": args.epochs, "seed": args.seed, **overrides})
+        arguments += args.pretrain_args
         if not pretrain(folder, args.recipe, arguments, budget):
             print(f"stopped for time before finishing {name!r}; rerun to continue")
             return False
-        scores_path = folder / "validation.json"
-        if not scores_path.exists():
-            encoder = Encoder.from_pretrained(name, str(folder / "model"))
-            probes = probe_scores(encoder, splits, args.fractions, args.subset_seeds, "validation")
-            record = {"knn": knn_validation_accuracy(encoder, splits),
-                      "probes": [asdict(p) for p in probes]}  # fmt: skip
-            scores_path.write_text(json.dumps(record, indent=2) + "\n")
-        record = json.loads(scores_path.read_text())
+        encoder = Encoder.from_pretrained(name, str(folder / "model"))
+        record = validation_scores(encoder, splits, args, folder / "validation.json")
         training_s = read_metrics(folder / "metrics.jsonl")[-1]["training_s"]
         rows.append((name, overrides, record, training_s))
         write_ablation_table(rows, args)
     return True
+
+
+def validation_scores(encoder: Encoder, splits: dict, args: argparse.Namespace, path: Path) -> dict:
+    """kNN and linear-probe accuracy on the validation split, cached in `path`."""
+    if not path.exists():
+        probes = probe_scores(encoder, splits, args.fractions, args.subset_seeds)
+        record = {"knn": knn_validation_accuracy(encoder, splits),
+                  "probes": [asdict(p) for p in probes]}  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    return json.loads(path.read_text())
 
 
 def write_ablation_table(rows: list, args: argparse.Namespace) -> None:
@@ -125,22 +144,138 @@ def write_ablation_table(rows: list, args: argparse.Namespace) -> None:
     (args.output_dir / "ablations.md").write_text("\n".join(lines) + "\n")
 
 
+def run_curve(args: argparse.Namespace, budget: Budget) -> bool:
+    splits = open_dataset("default")
+    recipe = PretrainRecipe.load(args.recipe)
+    steps_per_epoch = len(splits["train"]) // recipe.batch_size
+    complete, points, monitors = True, {}, {}
+    for method in args.methods:
+        for seed in args.seeds:
+            name = run_name(method, seed)
+            folder = args.work_dir / "curve" / name
+            overrides = {**METHODS[method], "epochs": args.epochs, "seed": seed,
+                         "snapshot_every": steps_per_epoch * args.every,
+                         "knn_every": steps_per_epoch}  # fmt: skip
+            arguments = recipe_arguments(overrides) + args.pretrain_args
+            complete &= pretrain(folder, args.recipe, arguments, budget)
+            points[name] = evaluated_snapshots(folder, name, splits, args, budget)
+            if (folder / "metrics.jsonl").exists():
+                monitors[name] = read_metrics(folder / "metrics.jsonl")
+    reference = random_init_scores(recipe, splits, args)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "curve.json").write_text(json.dumps(
+        {"recipe": args.recipe, "epochs": args.epochs, "snapshot_every_epochs": args.every,
+         "subset_seeds": args.subset_seeds, "runs": points,
+         "random_init": [asdict(r) for r in reference]}, indent=2) + "\n")  # fmt: skip
+    title = (f"{args.recipe} recipe on the embedded default dataset (Fashion-MNIST subset); "
+             f"linear probes, bars: range over subset seeds {args.subset_seeds}")  # fmt: skip
+    points = {name: snapshots for name, snapshots in points.items() if snapshots}
+    if points:
+        plot_curve(points, reference, args.fractions, args.output_dir / "curve.png", title)
+        plot_monitor(monitors, steps_per_epoch, args.output_dir / "monitor.png")
+        write_curve_table(points, reference, monitors, steps_per_epoch, args)
+    return complete
+
+
+def evaluated_snapshots(
+    folder: Path, name: str, splits: dict, args: argparse.Namespace, budget: Budget
+) -> list[dict]:
+    """Each snapshot of a run with its probes (cached in the snapshot's `probes.json`); a snapshot
+    not yet evaluated is left for the next invocation once the budget is spent."""
+    snapshots = []
+    for snapshot in sorted((folder / "snapshots").glob("step-*")):
+        cached = snapshot / "probes.json"
+        if not cached.exists():
+            if budget.spent():
+                break
+            encoder = Encoder.from_pretrained(name, str(snapshot))
+            probes = probe_scores(encoder, splits, args.fractions, args.subset_seeds,
+                                  on=("validation", "test"))  # fmt: skip
+            cached.write_text(json.dumps([asdict(p) for p in probes], indent=2) + "\n")
+        record = json.loads((snapshot / "snapshot.json").read_text())
+        snapshots.append({**record, "probes": json.loads(cached.read_text())})
+    return snapshots
+
+
+def random_init_scores(recipe: PretrainRecipe, splits: dict, args: argparse.Namespace) -> list:
+    """Probes of random-init encoders of the recipe's architecture, one per pretraining seed
+    (cached in the work dir)."""
+    scores = []
+    for seed in args.random_seeds:
+        cached = args.work_dir / "curve" / f"{RANDOM}-s{seed}.json"
+        if not cached.exists():
+            like = MocoImModel(encoder_config(recipe))
+            encoder = Encoder.random_init(like, seed, run_name(RANDOM, seed))
+            probes = probe_scores(encoder, splits, args.fractions, args.subset_seeds,
+                                  on=("validation", "test"))  # fmt: skip
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps([asdict(p) for p in probes], indent=2) + "\n")
+        scores += [ProbeScore(**p) for p in json.loads(cached.read_text())]
+    return scores
+
+
+def write_curve_table(points, reference, monitors, steps_per_epoch, args) -> None:
+    def cell(probes, fraction, split):
+        (p,) = [p for p in probes if p["fraction"] == fraction and p["split"] == split]
+        return f"{p['mean']:.3f} ({p['low']:.3f}–{p['high']:.3f})"
+
+    columns = [(f, split) for split in ("test", "validation") for f in args.fractions]
+    lines = [
+        f"Linear probes on pooled layer4 features of snapshots of `{args.recipe}` runs: mean "
+        f"(range) over labelled-subset seeds {args.subset_seeds}; kNN: the run's monitor on the "
+        "validation split at that step; hours: training time on this 2-core machine.\n",
+        "| run | epoch | hours | kNN | "
+        + " | ".join(f"{split} {f * 100:g} %" for f, split in columns) + " |",
+        "|---|---|---|---|" + "---|" * len(columns),
+    ]  # fmt: skip
+    random_rows = {}
+    for score in reference:
+        random_rows.setdefault(score.encoder, []).append(asdict(score))
+    for name, probes in random_rows.items():
+        lines.append(f"| {name} | 0 | 0 | — | "
+                     + " | ".join(cell(probes, f, split) for f, split in columns) + " |")  # fmt: skip
+    for name, snapshots in points.items():
+        knn = {r["step"]: r["knn_top1"] for r in monitors.get(name, []) if "knn_top1" in r}
+        for s in snapshots:
+            knn_cell = f"{knn[s['step']]:.3f}" if s["step"] in knn else "—"
+            lines.append(f"| {name} | {s['epoch']:g} | {s['training_s'] / 3600:.2f} | {knn_cell} | "
+                         + " | ".join(cell(s["probes"], f, split) for f, split in columns) + " |")  # fmt: skip
+    (args.output_dir / "curve.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["ablations"])
+    parser.add_argument("part", choices=["ablations", "curve"])
     parser.add_argument("--output-dir", type=Path, default=Path("results/curve"))
     parser.add_argument("--work-dir", type=Path, default=Path("runs/curve"))
     parser.add_argument("--recipe", default="demo")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0, help="pretraining seed")
+    parser.add_argument("--epochs", type=int, help="ablations: 8, the recipe's; curve: 40")
+    parser.add_argument("--seed", type=int, default=0, help="ablations: pretraining seed")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="curve: pretraining seeds"
+    )
+    parser.add_argument("--random-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--every", type=int, default=5, help="curve: epochs between snapshots")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1])
     parser.add_argument("--subset-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(ABLATIONS), help="ablations: a subset"
+    )
     parser.add_argument("--max-minutes", type=float, help="stop this invocation after that long")
+    parser.add_argument(
+        "--pretrain-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="the rest is passed to every mocoim-pretrain run (e.g. --max-steps 2: a smoke run)",
+    )
     args = parser.parse_args(argv)
     budget = Budget(args.max_minutes)
-    complete = run_ablations(args, budget)
+    if args.epochs is None:
+        args.epochs = 40 if args.part == "curve" else PretrainRecipe.load(args.recipe).epochs
+    complete = (run_ablations if args.part == "ablations" else run_curve)(args, budget)
     print(f"{args.part}: {'complete' if complete else 'not complete; rerun to continue'}; "
           f"tables in {args.output_dir}")  # fmt: skip
 

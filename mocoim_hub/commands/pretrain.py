@@ -10,9 +10,10 @@ Any recipe field can be overridden (`--lr 0.03 --intermediate-loss mse`); `batch
 global batch. Across processes the key batch is shuffled across ranks (shuffle-BN) unless
 `--sync-bn`, and Barlow-Twins sees the global batch. The run writes `checkpoint.pt` (atomic;
 every `checkpoint_every` steps and at the end), `metrics.jsonl`, `tensorboard/`,
-`loss_curves.png`, `recipe.json`, and the query encoder as a transformers model folder with its
-model card in `model/`; `--push-to-hub --hub-model-id org/name` then uploads that folder (a
-failed upload keeps it and prints the command to retry).
+`loss_curves.png`, `recipe.json`, encoder snapshots in `snapshots/` (`--snapshot-every`), and the
+query encoder as a transformers model folder with its model card in `model/`; `--push-to-hub
+--hub-model-id org/name` then uploads that folder (a failed upload keeps it and prints the
+command to retry).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if recipe.batch_augmentation:  # the loader only decodes; views are made on the device
         train.transform = fixed_size_transform(recipe.image_size, recipe.num_channels)
         batch_views = BatchViews(recipe.augmentation, recipe.image_size, recipe.num_channels)
-        batch_views = batch_views.to(device)
+        batch_views.to(device)
     else:
         train.transform = two_view_transform(
             recipe.augmentation, recipe.image_size, recipe.num_channels

@@ -145,9 +145,11 @@ def test_run_writes_a_loadable_encoder_with_its_provenance(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    """SIGKILL after the first checkpoint, resume, and end where an uninterrupted run ends."""
-    steps = ["--max-steps", "6"]
+@pytest.mark.parametrize("augmentation", ["--batch-augmentation", "--no-batch-augmentation"])
+def test_killed_run_resumes_to_the_same_weights(tmp_path, augmentation):
+    """SIGKILL after the first checkpoint, resume, and end where an uninterrupted run ends, with
+    views drawn per batch on the device or per image in the loader."""
+    steps = ["--max-steps", "6", augmentation]
     pretrain(tmp_path / "straight", *steps)
 
     killed = tmp_path / "killed"

@@ -1,0 +1,75 @@
+"""The learning-curve study end to end, with pretraining runs cut to 2 steps."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / "training" / "curve.py"
+TINY = ["--batch-size", "64", "--queue-size", "128", "--barlow-dim", "64", "--log-every", "1",
+        "--max-steps", "2"]  # fmt: skip
+pytestmark = pytest.mark.slow
+
+
+def curve(tmp_path: Path, *arguments: str, pretrain=TINY) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *arguments, "--output-dir", str(tmp_path / "results"),
+         "--work-dir", str(tmp_path / "runs"), "--subset-seeds", "0", "1",
+         "--pretrain-args", *pretrain],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path):
+    arguments = ["curve", "--methods", "moco", "--random-seeds", "0", "--fractions", "0.01"]
+    pretrain = [*TINY, "--snapshot-every", "1"]
+    assert "curve: complete" in curve(tmp_path, *arguments, pretrain=pretrain).stdout
+    study = json.loads((tmp_path / "results" / "curve.json").read_text())
+    snapshots = study["runs"]["moco-s0"]
+    assert [s["step"] for s in snapshots] == [1, 2]
+    assert snapshots[0]["training_s"] < snapshots[1]["training_s"]
+    for snapshot in snapshots:
+        splits = {(p["fraction"], p["split"]): p for p in snapshot["probes"]}
+        assert set(splits) == {(0.01, "validation"), (0.01, "test")}
+        assert all(p["seeds"] == 2 and 0.1 < p["mean"] < 1 for p in splits.values())
+    assert {(r["encoder"], r["split"]) for r in study["random_init"]} == {
+        ("random-s0", "validation"), ("random-s0", "test")
+    }  # fmt: skip
+    for name in ("curve.png", "monitor.png", "curve.md"):
+        assert (tmp_path / "results" / name).stat().st_size > 0
+    table = (tmp_path / "results" / "curve.md").read_text()
+    assert (
+        "| random-s0 | 0 | 0 |" in table and "| moco-s0 | 0.006 |" in table
+    )  # step 1 of 156 per epoch
+
+    checkpoint = tmp_path / "runs" / "curve" / "moco-s0" / "checkpoint.pt"
+    written = checkpoint.stat().st_mtime_ns
+    curve(
+        tmp_path, *arguments, pretrain=pretrain
+    )  # everything is on disk: nothing is trained again
+    assert checkpoint.stat().st_mtime_ns == written
+
+
+def test_ablations_score_variants_on_the_validation_split(tmp_path):
+    out = curve(tmp_path, "ablations", "--variants", "base", "lr 0.12", "--epochs", "1",
+                "--fractions", "0.01", "0.1")  # fmt: skip
+    assert "ablations: complete" in out.stdout
+    table = (tmp_path / "results" / "ablations.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| base") or "lr 0.12" in line]
+    assert len(rows) == 2
+    assert "**validation split**" in table
+    scores = json.loads(
+        (tmp_path / "runs" / "ablations" / "lr-0.12" / "validation.json").read_text()
+    )
+    assert 0 < scores["knn"] <= 1
+    assert {p["split"] for p in scores["probes"]} == {"validation"}
+
+
+def test_no_time_left_trains_nothing(tmp_path):
+    out = curve(tmp_path, "curve", "--methods", "moco", "--random-seeds", "0", "--max-minutes", "0")
+    assert "not complete; rerun to continue" in out.stdout
+    assert not (tmp_path / "runs" / "curve" / "moco-s0").exists()
