@@ -127,7 +127,8 @@ def write_ablation_table(rows: list, args: argparse.Namespace) -> None:
         f"Base: {base.augmentation} augmentation, lr {base.lr}, T {base.temperature}, "
         f"K {base.queue_size}, m {base.momentum}, batch {base.batch_size}, "
         f"{base.intermediate_loss} intermediate loss {base.intermediate_weights}, "
-        f"{base.precision}.\n",
+        f"{base.precision}. Training minutes are wall time of the training steps on this "
+        "shared 2-core machine and vary with other load.\n",
         "| variant | change | kNN | "
         + " | ".join(f"linear {f * 100:g} %" for f in fractions)
         + " | training min |",
