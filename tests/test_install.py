@@ -70,6 +70,7 @@ def test_wheel_ships_recipes_templates_licence_and_types(wheel):
         "analyze",
         "extract",
         "reproduce",
+        "curve",
         "hub",
         "convert",
         "space",
