@@ -308,11 +308,15 @@ def _card_command(args: argparse.Namespace) -> int:
 
 
 def planned_model_card(
-    recipe_name: str, repo_id: str, evaluations: Sequence[Estimate] = (), measured_in: str = ""
+    recipe_name: str,
+    repo_id: str,
+    evaluations: Sequence[Estimate] = (),
+    measured_in: str = "",
+    baselines: Sequence[Estimate] = (),
 ) -> str:
     """The card of the model a recipe will produce, before it is trained (as `model_cards/`
     holds for the models we intend to publish), with the results of the recipe measured
-    `measured_in` if there are any."""
+    `measured_in` if there are any, and those of `baselines` beside them."""
     from .pretraining.build import encoder_config  # training-side code, needed here only
     from .pretraining.recipe import PretrainRecipe
 
@@ -327,7 +331,10 @@ def planned_model_card(
     if evaluations:
         status += f" The evaluation below was measured {measured_in}."
     config = encoder_config(recipe)
-    return str(render_model_card(config, repo_id, evaluations=evaluations, status=status))
+    card = render_model_card(
+        config, repo_id, evaluations=evaluations, baselines=baselines, status=status
+    )
+    return str(card)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Model cards: rendered from the config actually used, parseable, honest about results."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,15 @@ RESULTS = [
 ]
 
 
-def card_from_recipe(tmp_path, evaluations=(), **overrides) -> ModelCard:
+def card_from_recipe(tmp_path, evaluations=(), baselines=(), **overrides) -> ModelCard:
     config = encoder_config(
         PretrainRecipe.from_dict({**PretrainRecipe.load("demo").to_dict(), **overrides})
     )
     path = tmp_path / "README.md"
-    path.write_text(str(render_model_card(config, "org/mocoim-demo", evaluations=evaluations)))
+    card = render_model_card(
+        config, "org/mocoim-demo", evaluations=evaluations, baselines=baselines
+    )
+    path.write_text(str(card))
     return ModelCard.load(path)
 
 
@@ -70,9 +74,30 @@ def test_eval_table_and_model_index_only_with_results(tmp_path):
     assert card.data.model_name == "mocoim-demo"
     assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [
         ("accuracy", 0.66), ("accuracy", 0.81), ("macro_f1", 0.61)]  # fmt: skip
-    assert "| labels | seeds | linear accuracy | full macro_f1 |" in card.text
-    assert "| 1 % | 3 | 0.660 (0.640–0.680) | 0.610 |" in card.text
-    assert "| 100 % | 3 | 0.810 (0.800–0.830) | – |" in card.text
+    assert "| labels | encoder | seeds | linear accuracy | full macro_f1 |" in card.text
+    assert "| 1 % | this model | 3 | 0.660 (0.640–0.680) | 0.610 |" in card.text
+    assert "| 100 % | this model | 3 | 0.810 (0.800–0.830) | – |" in card.text
+    assert "random-init encoder of the same architecture (" not in card.text  # none measured
+
+
+def test_baselines_sit_beside_the_model_and_the_summary_states_the_gain(tmp_path):
+    random_init = [replace(e, model="random", value=e.value - 0.05) for e in RESULTS[:2]]
+    moco = [replace(RESULTS[0], model="moco", value=0.63)]
+    card = card_from_recipe(tmp_path, evaluations=RESULTS, baselines=random_init + moco)
+    assert "| 1 % | random init, same architecture | 3 | 0.610 (0.640–0.680) | – |" in card.text
+    assert "| 1 % | plain MoCo, same budget | 3 | 0.630 (0.640–0.680) | – |" in card.text
+    assert "| 100 % | random init, same architecture | 3 | 0.760" in card.text
+    assert (
+        "With 1 % of the training labels, a linear probe on this model scores 0.660 test accuracy "
+        "against 0.610 for a random-init encoder of the same architecture (+5.0 points)."
+    ) in card.text
+    assert [r.metric_value for r in card.data.eval_results] == [0.66, 0.81, 0.61]  # own rows only
+
+
+def test_clothing_model_has_no_medical_limitations(tmp_path):
+    limitations = card_from_recipe(tmp_path).text.split("## Limitations and biases")[1]
+    assert "clothing" in limitations
+    assert not any(word in limitations for word in ("patient", "scanner", "fairness"))
 
 
 def test_classifier_card_is_tagged_for_image_classification():

@@ -109,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for spec, encoder in zip(args.models, encoders, strict=True):
         folder = Path(parse_model_spec(spec)[1])
         if spec != RANDOM and folder.is_dir():
-            save_evaluations(card_evaluations(results, encoder.name), folder)
+            others = [e.name for e in encoders if e is not encoder]  # measured beside it
+            baselines = [row for name in others for row in card_evaluations(results, name)]
+            save_evaluations(card_evaluations(results, encoder.name), folder, baselines)
             own_card = folder == first and not args.save_model  # else the id is the classifier's
             write_model_card(folder, args.hub_model_id if own_card else None)
             print(f"added the results to the model card in {folder}")

@@ -30,6 +30,7 @@ class DatasetInfo:
     license: str  # the licence we give weights trained on it
     hub_id: str | None = None
     tags: tuple[str, ...] = ()
+    medical: bool = True  # the card's limitations speak of scanners, patients and fairness
 
 
 _CARD_INFO: dict[str, DatasetInfo] = {
@@ -43,6 +44,7 @@ _CARD_INFO: dict[str, DatasetInfo] = {
         license="apache-2.0",
         hub_id="zalando-datasets/fashion_mnist",
         tags=("demo",),
+        medical=False,
     ),
     "nih": DatasetInfo(
         name="NIH ChestX-ray14",

@@ -39,12 +39,17 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
     card = ModelCard.load(model_dir / "README.md")
     table_values = {(r.metric_type, r.metric_name) for r in card.data.eval_results}
     assert ("accuracy", "accuracy, full, 1 % labels") in table_values
-    accuracy = next(s for s in results["summary"] if (s["model"], s["mode"], s["label_fraction"], s["metric"])
-                    == ("demo", "linear", 0.01, "accuracy"))  # fmt: skip
-    assert (
-        f"| 1 % | 2 | {accuracy['value']:.3f} ({accuracy['ci_low']:.3f}–{accuracy['ci_high']:.3f})"
-        in card.text
-    )
+
+    def summary(model: str) -> dict:
+        return next(s for s in results["summary"] if (s["model"], s["mode"], s["label_fraction"],
+                    s["metric"]) == (model, "linear", 0.01, "accuracy"))  # fmt: skip
+
+    mine, random_init = summary("demo"), summary("random")
+    for encoder, row in (("this model", mine), ("random init, same architecture", random_init)):
+        cell = f"{row['value']:.3f} ({row['ci_low']:.3f}–{row['ci_high']:.3f})"
+        assert f"| 1 % | {encoder} | 2 | {cell}" in card.text  # the baseline beside the model
+    assert f"against {random_init['value']:.3f} for a random-init encoder" in card.text
+    assert len(card.data.eval_results) == len(table_values)  # the model-index: own rows only
     assert hub.file("org/demo", "README.md") == (model_dir / "README.md").read_bytes()
 
 
