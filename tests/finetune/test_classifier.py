@@ -57,7 +57,7 @@ def test_a_multi_label_classifier_is_saved_with_everything_to_use_it(encoder, ni
     )
     assert "one sigmoid per label" in card.text and "| `label_fraction` | `0.01` |" in card.text
     assert (
-        f"| 1 % | 1 | {rows[0]['value']:.3f} ({rows[0]['ci_low']:.3f}–{rows[0]['ci_high']:.3f}) |"
+        f"| 1 % | this model | 1 | {rows[0]['value']:.3f} ({rows[0]['ci_low']:.3f}–{rows[0]['ci_high']:.3f}) |"
         in card.text
     )
 
