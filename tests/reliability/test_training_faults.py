@@ -116,7 +116,8 @@ def test_signals_at_random_points_always_resume_to_the_same_weights(root):
     assert_same_weights(output, expected)
     records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()
                if line.startswith("{") and line.endswith("}")]  # fmt: skip
-    assert {r["step"] for r in records} == set(range(1, 41))
+    # every step logged once the run is done; step 0 is the demo recipe's kNN of the initialisation
+    assert {r["step"] for r in records} == set(range(41))
     print(f"faults injected: {faults}")
 
 
