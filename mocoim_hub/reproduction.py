@@ -49,10 +49,16 @@ def pretrain_command(
     """The `mocoim-pretrain` command line of one run of the study."""
     command = [sys.executable, "-m", "mocoim_hub.commands.pretrain", "--recipe", recipe, "--output-dir", str(output_dir),
                "--seed", str(seed)]  # fmt: skip
-    for field, value in METHODS[method].items():
+    return command + recipe_arguments(METHODS[method]) + list(extra)
+
+
+def recipe_arguments(overrides: Mapping[str, object]) -> list[str]:
+    """`{"queue_size": 1024}` -> `["--queue-size", "1024"]` (lists as several values)."""
+    arguments = []
+    for field, value in overrides.items():
         values = value if isinstance(value, list) else [value]
-        command += ["--" + field.replace("_", "-"), *map(str, values)]
-    return command + list(extra)
+        arguments += ["--" + field.replace("_", "-"), *map(str, values)]
+    return arguments
 
 
 def seed_interval(

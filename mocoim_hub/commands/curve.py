@@ -36,16 +36,7 @@ from ..modeling_mocoim import MocoImModel
 from ..pretraining.build import encoder_config
 from ..pretraining.metrics import read_metrics
 from ..pretraining.recipe import PretrainRecipe
-from ..reproduction import METHODS, RANDOM, run_name
-
-
-def recipe_arguments(overrides: dict[str, object]) -> list[str]:
-    """`{"queue_size": 1024}` -> `["--queue-size", "1024"]` (lists as several values)."""
-    arguments = []
-    for field, value in overrides.items():
-        values = value if isinstance(value, list) else [value]
-        arguments += ["--" + field.replace("_", "-"), *map(str, values)]
-    return arguments
+from ..reproduction import METHODS, RANDOM, recipe_arguments, run_name
 
 
 class Budget:
