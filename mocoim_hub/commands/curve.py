@@ -1,4 +1,4 @@
-"""Learning-curve study on the embedded default dataset: is the pretrained encoder better than a
+"""Learning-curve study on a recipe's dataset (the embedded default one for `demo`): is the pretrained encoder better than a
 random-init one, and after how much training? (`mocoim_hub.curve` has the method.)
 
     mocoim-curve ablations --max-minutes 150    # short variants of the demo recipe, validation split
@@ -30,7 +30,7 @@ from ..curve import (
     plot_monitor,
     probe_scores,
 )
-from ..data.kinds import open_dataset
+from ..data.kinds import card_info, open_dataset
 from ..finetune import Encoder
 from ..modeling_mocoim import MocoImModel
 from ..pretraining.build import encoder_config
@@ -75,9 +75,15 @@ def pretrain(folder: Path, recipe: str, arguments: list[str], budget: Budget) ->
     return True
 
 
+def recipe_splits(recipe: PretrainRecipe) -> dict:
+    """The splits the recipe pretrains on: the study scores encoders on the same data."""
+    return open_dataset(recipe.dataset, recipe.data_path)
+
+
 def run_ablations(args: argparse.Namespace, budget: Budget) -> bool:
-    splits = open_dataset("default")
-    reference = Encoder.random_init(MocoImModel(encoder_config(PretrainRecipe.load(args.recipe))))
+    recipe = PretrainRecipe.load(args.recipe)
+    splits = recipe_splits(recipe)
+    reference = Encoder.random_init(MocoImModel(encoder_config(recipe)))
     path = args.work_dir / "ablations" / f"{RANDOM}-s0.json"
     rows = [("random init", {}, validation_scores(reference, splits, args, path), 0.0)]
     for name in args.variants or ABLATIONS:
@@ -137,8 +143,8 @@ def write_ablation_table(rows: list, args: argparse.Namespace) -> None:
 
 
 def run_curve(args: argparse.Namespace, budget: Budget) -> bool:
-    splits = open_dataset("default")
     recipe = PretrainRecipe.load(args.recipe)
+    splits = recipe_splits(recipe)
     steps_per_epoch = len(splits["train"]) // recipe.batch_size
     complete, points, monitors = True, {}, {}
     for method in args.methods:
@@ -159,7 +165,7 @@ def run_curve(args: argparse.Namespace, budget: Budget) -> bool:
         {"recipe": args.recipe, "epochs": args.epochs, "snapshot_every_epochs": args.every,
          "subset_seeds": args.subset_seeds, "runs": points,
          "random_init": [asdict(r) for r in reference]}, indent=2) + "\n")  # fmt: skip
-    title = (f"{args.recipe} recipe on the embedded default dataset (Fashion-MNIST subset); "
+    title = (f"{args.recipe} recipe on {card_info(recipe.dataset).name}; "
              f"linear probes, bars: range over subset seeds {args.subset_seeds}")  # fmt: skip
     points = {name: snapshots for name, snapshots in points.items() if snapshots}
     if points:

@@ -1,4 +1,5 @@
-"""The learning-curve study end to end, with pretraining runs cut to 2 steps."""
+"""The learning-curve study end to end: a demo-like recipe on 180 Fashion-MNIST images of three
+classes, pretraining runs cut to 2 steps."""
 
 import json
 import subprocess
@@ -7,34 +8,57 @@ from pathlib import Path
 
 import pytest
 
+from mocoim_hub.data.adapters import default_dataset
+from mocoim_hub.pretraining.recipe import PretrainRecipe
+
 SCRIPT = Path(__file__).parents[2] / "training" / "curve.py"
-TINY = ["--batch-size", "64", "--queue-size", "128", "--barlow-dim", "64", "--log-every", "1",
-        "--max-steps", "2"]  # fmt: skip
-pytestmark = pytest.mark.slow
+TINY = ["--log-every", "1", "--max-steps", "2"]
+PER_CLASS = {"train": 40, "validation": 10, "test": 10}
 
 
-def curve(tmp_path: Path, *arguments: str, pretrain=TINY) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """The demo recipe on an image folder of real images, with a 32-image batch: 3 steps an epoch."""
+    root = tmp_path_factory.mktemp("curve-data")
+    splits = default_dataset()
+    for split, per_class in PER_CLASS.items():
+        dataset = splits[split]
+        for label in (1, 7, 9):  # trouser, sneaker, ankle boot: names that are folder names
+            for i in [i for i, y in enumerate(dataset.labels) if y == label][:per_class]:
+                path = root / "images" / split / dataset.label_names[label] / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                dataset[i]["image"].save(path)
+    values = {**PretrainRecipe.load("demo").to_dict(), "dataset": "image_folder",
+              "data_path": str(root / "images"), "batch_size": 32, "queue_size": 64,
+              "barlow_dim": 64}  # fmt: skip
+    values.pop("name", None)
+    path = root / "tiny-demo.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+def curve(tmp_path: Path, recipe: Path, *arguments: str, pretrain=TINY):
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments, "--output-dir", str(tmp_path / "results"),
-         "--work-dir", str(tmp_path / "runs"), "--subset-seeds", "0", "1",
-         "--pretrain-args", *pretrain],
+        [sys.executable, str(SCRIPT), *arguments, "--recipe", str(recipe),
+         "--output-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "runs"),
+         "--subset-seeds", "0", "1", "--fractions", "0.1", "--pretrain-args", *pretrain],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
-def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path):
-    arguments = ["curve", "--methods", "moco", "--random-seeds", "0", "--fractions", "0.01"]
+def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path, recipe):
+    arguments = ["curve", "--methods", "moco", "--random-seeds", "0"]
     pretrain = [*TINY, "--snapshot-every", "1"]
-    assert "curve: complete" in curve(tmp_path, *arguments, pretrain=pretrain).stdout
+    assert "curve: complete" in curve(tmp_path, recipe, *arguments, pretrain=pretrain).stdout
     study = json.loads((tmp_path / "results" / "curve.json").read_text())
     snapshots = study["runs"]["moco-s0"]
     assert [s["step"] for s in snapshots] == [1, 2]
     assert snapshots[0]["training_s"] < snapshots[1]["training_s"]
     for snapshot in snapshots:
         splits = {(p["fraction"], p["split"]): p for p in snapshot["probes"]}
-        assert set(splits) == {(0.01, "validation"), (0.01, "test")}
+        assert set(splits) == {(0.1, "validation"), (0.1, "test")}
         assert all(p["seeds"] == 2 and 0.1 < p["mean"] < 1 for p in splits.values())
     assert {(r["encoder"], r["split"]) for r in study["random_init"]} == {
         ("random-s0", "validation"), ("random-s0", "test")
@@ -42,21 +66,16 @@ def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path
     for name in ("curve.png", "monitor.png", "curve.md"):
         assert (tmp_path / "results" / name).stat().st_size > 0
     table = (tmp_path / "results" / "curve.md").read_text()
-    assert (
-        "| random-s0 | 0 | 0 |" in table and "| moco-s0 | 0.006 |" in table
-    )  # step 1 of 156 per epoch
+    assert "| random-s0 | 0 | 0 |" in table and "| moco-s0 | 0.333 |" in table  # step 1 of 3
 
     checkpoint = tmp_path / "runs" / "curve" / "moco-s0" / "checkpoint.pt"
     written = checkpoint.stat().st_mtime_ns
-    curve(
-        tmp_path, *arguments, pretrain=pretrain
-    )  # everything is on disk: nothing is trained again
+    curve(tmp_path, recipe, *arguments, pretrain=pretrain)  # all on disk: nothing trains again
     assert checkpoint.stat().st_mtime_ns == written
 
 
-def test_ablations_score_variants_on_the_validation_split(tmp_path):
-    out = curve(tmp_path, "ablations", "--variants", "base", "lr 0.12", "--epochs", "1",
-                "--fractions", "0.01", "0.1")  # fmt: skip
+def test_ablations_score_variants_on_the_validation_split(tmp_path, recipe):
+    out = curve(tmp_path, recipe, "ablations", "--variants", "base", "lr 0.12", "--epochs", "1")
     assert "ablations: complete" in out.stdout
     table = (tmp_path / "results" / "ablations.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| base") or "lr 0.12" in line]
@@ -69,7 +88,9 @@ def test_ablations_score_variants_on_the_validation_split(tmp_path):
     assert {p["split"] for p in scores["probes"]} == {"validation"}
 
 
-def test_no_time_left_trains_nothing(tmp_path):
-    out = curve(tmp_path, "curve", "--methods", "moco", "--random-seeds", "0", "--max-minutes", "0")
+def test_no_time_left_trains_nothing(tmp_path, recipe):
+    out = curve(
+        tmp_path, recipe, "curve", "--methods", "moco", "--random-seeds", "0", "--max-minutes", "0"
+    )
     assert "not complete; rerun to continue" in out.stdout
     assert not (tmp_path / "runs" / "curve" / "moco-s0").exists()
