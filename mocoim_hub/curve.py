@@ -32,7 +32,7 @@ ABLATIONS: dict[str, dict[str, object]] = {
     "lr 0.03": {"lr": 0.03},
     "temperature 0.1": {"temperature": 0.1},
     "temperature 0.5": {"temperature": 0.5},
-    "momentum 0.9": {"momentum": 0.9},
+    "momentum 0.99": {"momentum": 0.99},
     "queue 1024": {"queue_size": 1024},
     "batch 128": {"batch_size": 128},
     "intermediate weight x4": {"intermediate_weights": [0.02, 0.02, 0.02, 0.02]},

@@ -52,8 +52,21 @@ class Budget:
         return self.deadline is not None and self.left_s() <= 0
 
 
-def pretrain(folder: Path, recipe: str, arguments: list[str], budget: Budget) -> bool:
-    """Run (or resume) one pretraining into `folder`; False when the budget stopped it first."""
+# Recipe fields that change how a run is logged, not what it learns.
+BOOKKEEPING = {
+    "name",
+    "num_workers",
+    "log_every",
+    "checkpoint_every",
+    "knn_every",
+    "snapshot_every",
+}
+
+
+def pretrain(folder: Path, recipe: str, overrides: dict, extra: list[str], budget: Budget) -> bool:
+    """Run (or resume) one pretraining of `recipe` with `overrides` and `extra` command-line
+    arguments into `folder`; False when the budget stopped it first."""
+    check_not_stale(folder, recipe, overrides, extra)
     if (folder / "model" / "model.safetensors").exists():
         return True
     if budget.spent():
@@ -61,7 +74,7 @@ def pretrain(folder: Path, recipe: str, arguments: list[str], budget: Budget) ->
     folder.mkdir(parents=True, exist_ok=True)
     resume = ["--resume"] if (folder / "checkpoint.pt").exists() else []
     command = [sys.executable, "-m", "mocoim_hub.commands.pretrain", "--recipe", recipe,
-               "--output-dir", str(folder), *arguments, *resume]  # fmt: skip
+               "--output-dir", str(folder), *recipe_arguments(overrides), *extra, *resume]  # fmt: skip
     with open(folder / "pretrain.log", "a") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -75,6 +88,22 @@ def pretrain(folder: Path, recipe: str, arguments: list[str], budget: Budget) ->
     return True
 
 
+def check_not_stale(folder: Path, recipe: str, overrides: dict, extra: list[str]) -> None:
+    """Stop if `folder` holds a run of another recipe (the recipe file changed since): reusing it
+    would score it under the wrong name."""
+    if not (folder / "recipe.json").exists():
+        return
+    saved = json.loads((folder / "recipe.json").read_text())
+    wanted = json.loads(json.dumps({**PretrainRecipe.load(recipe).to_dict(), **overrides}))
+    ignored = BOOKKEEPING | {a[2:].replace("-", "_") for a in extra if a.startswith("--")}
+    changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in wanted.items()
+               if k not in ignored and saved.get(k) != v]  # fmt: skip
+    if changed:
+        sys.exit(f"{folder} holds a run with {', '.join(changed)}: its scores would be "
+                 "mislabelled. Move the folder away (or pass another --work-dir) to train it "
+                 "again.")  # fmt: skip
+
+
 def recipe_splits(recipe: PretrainRecipe) -> dict:
     """The splits the recipe pretrains on: the study scores encoders on the same data."""
     return open_dataset(recipe.dataset, recipe.data_path)
@@ -85,13 +114,12 @@ def run_ablations(args: argparse.Namespace, budget: Budget) -> bool:
     splits = recipe_splits(recipe)
     reference = Encoder.random_init(MocoImModel(encoder_config(recipe)))
     path = args.work_dir / "ablations" / f"{RANDOM}-s0.json"
-    rows = [("random init", {}, validation_scores(reference, splits, args, path), 0.0)]
+    rows = [("random init", {}, validation_scores(reference, splits, args, path), None)]
     for name in args.variants or ABLATIONS:
         overrides = ABLATIONS[name]
         folder = args.work_dir / "ablations" / name.replace(" ", "-")
-        arguments = recipe_arguments({"epochs": args.epochs, "seed": args.seed, **overrides})
-        arguments += args.pretrain_args
-        if not pretrain(folder, args.recipe, arguments, budget):
+        changes = {"epochs": args.epochs, "seed": args.seed, **overrides}
+        if not pretrain(folder, args.recipe, changes, args.pretrain_args, budget):
             print(f"stopped for time before finishing {name!r}; rerun to continue")
             return False
         encoder = Encoder.from_pretrained(name, str(folder / "model"))
@@ -126,7 +154,7 @@ def write_ablation_table(rows: list, args: argparse.Namespace) -> None:
         f"{base.intermediate_loss} intermediate loss {base.intermediate_weights}, "
         f"{base.precision}. Training minutes are wall time of the training steps on this "
         "shared 2-core machine and vary with other load.\n",
-        "| variant | change | kNN | "
+        "| variant | recipe change | kNN | "
         + " | ".join(f"linear {f * 100:g} %" for f in fractions)
         + " | training min |",
         "|---|---|---|" + "---|" * len(fractions) + "---|",
@@ -135,9 +163,10 @@ def write_ablation_table(rows: list, args: argparse.Namespace) -> None:
         probes = {p["fraction"]: p for p in record["probes"]}
         cells = [f"{probes[f]['mean']:.3f} ({probes[f]['low']:.3f}–{probes[f]['high']:.3f})"
                  for f in fractions]  # fmt: skip
-        change = ", ".join(f"{k} {v}" for k, v in overrides.items()) or "—"
+        change = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in overrides.items()) or "—"
+        minutes = "—" if training_s is None else f"{training_s / 60:.1f}"
         lines.append(f"| {name} | {change} | {record['knn']:.3f} | " + " | ".join(cells)
-                     + f" | {training_s / 60:.1f} |")  # fmt: skip
+                     + f" | {minutes} |")  # fmt: skip
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "ablations.md").write_text("\n".join(lines) + "\n")
 
@@ -154,8 +183,7 @@ def run_curve(args: argparse.Namespace, budget: Budget) -> bool:
             overrides = {**METHODS[method], "epochs": args.epochs, "seed": seed,
                          "snapshot_every": steps_per_epoch * args.every,
                          "knn_every": steps_per_epoch}  # fmt: skip
-            arguments = recipe_arguments(overrides) + args.pretrain_args
-            complete &= pretrain(folder, args.recipe, arguments, budget)
+            complete &= pretrain(folder, args.recipe, overrides, args.pretrain_args, budget)
             points[name] = evaluated_snapshots(folder, name, splits, args, budget)
             if (folder / "metrics.jsonl").exists():
                 monitors[name] = read_metrics(folder / "metrics.jsonl")

@@ -37,14 +37,14 @@ def recipe(tmp_path_factory) -> Path:
     return path
 
 
-def curve(tmp_path: Path, recipe: Path, *arguments: str, pretrain=TINY):
+def curve(tmp_path: Path, recipe: Path, *arguments: str, pretrain=TINY, succeeds=True):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *arguments, "--recipe", str(recipe),
          "--output-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "runs"),
          "--subset-seeds", "0", "1", "--fractions", "0.1", "--pretrain-args", *pretrain],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert (result.returncode == 0) == succeeds, result.stderr[-3000:]
     return result
 
 
@@ -71,6 +71,12 @@ def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path
     checkpoint = tmp_path / "runs" / "curve" / "moco-s0" / "checkpoint.pt"
     written = checkpoint.stat().st_mtime_ns
     curve(tmp_path, recipe, *arguments, pretrain=pretrain)  # all on disk: nothing trains again
+    assert checkpoint.stat().st_mtime_ns == written
+
+    edited = tmp_path / "edited.json"  # the recipe changed since: the old run is not reused
+    edited.write_text(json.dumps({**json.loads(recipe.read_text()), "momentum": 0.5}))
+    failed = curve(tmp_path, edited, *arguments, pretrain=pretrain, succeeds=False)
+    assert "momentum=0.9 (now 0.5)" in failed.stderr and "Move the folder away" in failed.stderr
     assert checkpoint.stat().st_mtime_ns == written
 
 
