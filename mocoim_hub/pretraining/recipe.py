@@ -129,16 +129,30 @@ class PretrainRecipe:
         return cls(**values)
 
     @classmethod
-    def load(cls, name_or_path: str | Path) -> PretrainRecipe:
-        """A recipe by name (one shipped in `RECIPE_DIR`) or by path to a JSON file."""
-        path = Path(name_or_path)
-        if not path.is_file():
-            path = RECIPE_DIR / f"{name_or_path}.json"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"No recipe {name_or_path!r}; available: {', '.join(shipped_recipes())}."
-            )
-        return cls.from_dict({"name": path.stem, **json.loads(path.read_text())})
+    def load(cls, name_or_path: str | Path, _extended: tuple[Path, ...] = ()) -> PretrainRecipe:
+        """A recipe by name (one shipped in `RECIPE_DIR`) or by path to a JSON file. A file with
+        `"extends": "demo"` holds only the fields it changes in that recipe."""
+        path = recipe_path(name_or_path)
+        if path in _extended:
+            chain = " -> ".join(str(p) for p in (*_extended, path))
+            raise ValueError(f"Recipe {path} extends itself: {chain}.")
+        values = json.loads(path.read_text())
+        if "extends" in values:
+            base = cls.load(values.pop("extends"), (*_extended, path))
+            values = {**base.to_dict(), "name": path.stem, **values}
+        return cls.from_dict({"name": path.stem, **values})
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """The JSON file of a shipped recipe's name, or the file given."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = RECIPE_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No recipe {name_or_path!r}; available: {', '.join(shipped_recipes())}."
+        )
+    return path.resolve()
 
 
 def shipped_recipes() -> list[str]:
