@@ -1,5 +1,6 @@
-"""Learning-curve study on a recipe's dataset (the embedded default one for `demo`): is the pretrained encoder better than a
-random-init one, and after how much training? (`mocoim_hub.curve` has the method.)
+"""Learning-curve study on a recipe's dataset (for `demo`, the embedded default one): is the
+pretrained encoder better than a random-init one, and after how much training? (`mocoim_hub.curve`
+has the method.)
 
     mocoim-curve ablations --max-minutes 150    # short variants of the demo recipe, validation split
     mocoim-curve curve --max-minutes 150        # MoCo, MoCo+MSE, MoCo+BT trained long, snapshots
