@@ -19,8 +19,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from ..curve import (
@@ -113,7 +114,7 @@ def recipe_splits(recipe: PretrainRecipe) -> dict:
 def run_ablations(args: argparse.Namespace, budget: Budget) -> bool:
     recipe = PretrainRecipe.load(args.recipe)
     splits = recipe_splits(recipe)
-    reference = Encoder.random_init(MocoImModel(encoder_config(recipe)))
+    reference = partial(Encoder.random_init, MocoImModel(encoder_config(recipe)))
     path = args.work_dir / "ablations" / f"{RANDOM}-s0.json"
     rows = [("random init", {}, validation_scores(reference, splits, args, path), None)]
     for name in args.variants or ABLATIONS:
@@ -123,17 +124,21 @@ def run_ablations(args: argparse.Namespace, budget: Budget) -> bool:
         if not pretrain(folder, args.recipe, changes, args.pretrain_args, budget):
             print(f"stopped for time before finishing {name!r}; rerun to continue")
             return False
-        encoder = Encoder.from_pretrained(name, str(folder / "model"))
-        record = validation_scores(encoder, splits, args, folder / "validation.json")
+        trained = partial(Encoder.from_pretrained, name, str(folder / "model"))
+        record = validation_scores(trained, splits, args, folder / "validation.json")
         training_s = read_metrics(folder / "metrics.jsonl")[-1]["training_s"]
         rows.append((name, overrides, record, training_s))
         write_ablation_table(rows, args)
     return True
 
 
-def validation_scores(encoder: Encoder, splits: dict, args: argparse.Namespace, path: Path) -> dict:
-    """kNN and linear-probe accuracy on the validation split, cached in `path`."""
+def validation_scores(
+    load: Callable[[], Encoder], splits: dict, args: argparse.Namespace, path: Path
+) -> dict:
+    """kNN and linear-probe accuracy on the validation split of the encoder `load` gives, cached
+    in `path` (the encoder is loaded only when not cached)."""
     if not path.exists():
+        encoder = load()
         probes = probe_scores(encoder, splits, args.fractions, args.subset_seeds)
         record = {"knn": knn_validation_accuracy(encoder, splits),
                   "probes": [asdict(p) for p in probes]}  # fmt: skip
