@@ -94,10 +94,14 @@ def test_baselines_sit_beside_the_model_and_the_summary_states_the_gain(tmp_path
     assert [r.metric_value for r in card.data.eval_results] == [0.66, 0.81, 0.61]  # own rows only
 
 
-def test_clothing_model_has_no_medical_limitations(tmp_path):
-    limitations = card_from_recipe(tmp_path).text.split("## Limitations and biases")[1]
-    assert "clothing" in limitations
+def test_clothing_model_has_no_medical_use_or_limitations(tmp_path):
+    text = card_from_recipe(tmp_path).text
+    use, limitations = text.split("## Intended use")[1].split("## Limitations and biases")
+    assert "clothing" in use and "clothing" in limitations
+    assert not any(word in use for word in ("Clinical", "diagnosis", "populations"))
     assert not any(word in limitations for word in ("patient", "scanner", "fairness"))
+    medical = planned_model_card("paper-nih", "org/mocoim-nih").split("## Intended use")[1]
+    assert "Clinical use of any kind" in medical and "clothing" not in medical
 
 
 def test_classifier_card_is_tagged_for_image_classification():
