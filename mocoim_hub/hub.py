@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import shlex
 import sys
 import time
@@ -276,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     card.add_argument("repo_id")
     card.add_argument("--recipe", help="render the card of a recipe's model instead of a folder's")
     card.add_argument("-o", "--output", type=Path, help="with --recipe: where to write the card")
+    card.add_argument("--results", type=Path,
+                      help="with --recipe: a mocoim-finetune results.json measured on a run of the "
+                           "recipe; its first model's rows, with the others' beside them")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.command == "card":
@@ -292,14 +296,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def recipe_results(path: Path | None) -> tuple[list[Estimate], str, list[Estimate]]:
+    """`planned_model_card`'s results from a `mocoim-finetune` results.json: the first model's
+    rows, where they were measured, and the rows of the encoders measured beside it."""
+    if path is None:
+        return [], "", []
+    if not path.is_file():
+        raise SystemExit(f"card: no results file at {path}; `mocoim-finetune --output-dir DIR` "
+                         "writes DIR/results.json.")  # fmt: skip
+    from .finetune import SweepResults, baseline_evaluations, card_evaluations  # needs the extras
+
+    results = SweepResults.from_dict(json.loads(path.read_text()))
+    model = results.runs[0].model
+    where = f"by `mocoim-finetune` on a run of this recipe (`{path.as_posix()}`, model `{model}`)"
+    return card_evaluations(results, model), where, baseline_evaluations(results, model)
+
+
 def _card_command(args: argparse.Namespace) -> int:
     if args.recipe is None:
-        if args.folder is None:
-            print("card: give a saved model folder, or --recipe NAME.", file=sys.stderr)
+        if args.folder is None or args.results is not None:
+            print("card: give a saved model folder, or --recipe NAME (--results only with --recipe).",
+                  file=sys.stderr)  # fmt: skip
             return 2
         print(write_model_card(args.folder, args.repo_id))
         return 0
-    text = planned_model_card(args.recipe, args.repo_id)
+    text = planned_model_card(args.recipe, args.repo_id, *recipe_results(args.results))
     if args.output is None:
         print(text, end="")
     else:

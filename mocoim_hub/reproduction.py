@@ -9,19 +9,17 @@ many initialisation seeds.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .finetune.report import HEADLINE, card_evaluations
+from .finetune.report import HEADLINE
 from .finetune.sweep import Run, SweepResults
 from .results import Estimate
 
 RANDOM = "random"
-DEMO_REPO = "mocoim-hub/mocoim-demo"
 
 # Recipe overrides of each method over the study's base recipe (`demo`); the rest of the recipe
 # (data, backbone, schedule, epochs, batch) is the same for all, so they get the same budget.
@@ -182,17 +180,3 @@ def best_encoder(results: SweepResults, metric: str, methods: Mapping[str, objec
         if method_of(run.model) in methods:
             scores.setdefault(run.model, []).append(run.chosen[key])
     return max(scores, key=lambda name: np.mean(scores[name]))
-
-
-def demo_card_inputs(study_dir: Path) -> tuple[list[Estimate], str, list[Estimate]]:
-    """The demo model card's evaluation rows (the study's results for the method of the best
-    encoder, summarised over pretraining seeds), where they were measured, and the rows of random
-    init and plain MoCo beside them."""
-    study = SweepResults.from_dict(json.loads((study_dir / "results.json").read_text()))
-    best = json.loads((study_dir / "study.json").read_text())["best_encoder"]
-    where = (f"by mocoim_hub's reproduction study (`mocoim-reproduce`, "
-             f"results/reproduction/): {best['method']} over {study.summary[0].seeds} pretraining "
-             f"seeds of this recipe, the best encoder being {best['name']} by {best['chosen_by']}")  # fmt: skip
-    baselines = [row for name in (RANDOM, "moco") if name != best["method"]
-                 for row in card_evaluations(study, name)]  # fmt: skip
-    return card_evaluations(study, best["method"]), where, baselines

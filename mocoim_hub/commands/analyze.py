@@ -1,4 +1,4 @@
-"""The paper's analyses of two encoders on a dataset's test split: CKA between their layers,
+r"""The paper's analyses of two encoders on a dataset's test split: CKA between their layers,
 layer-wise linear probing (with a random-init control), and KS distance between the output
 distributions of probes trained with few vs all labels.
 

@@ -1,4 +1,4 @@
-"""Few-label evaluation: linear probes and/or full fine-tuning with 1 %, 10 % and 100 % of the
+r"""Few-label evaluation: linear probes and/or full fine-tuning with 1 %, 10 % and 100 % of the
 training labels, several seeds, several encoders on identical labelled subsets.
 
     mocoim-finetune --models runs/demo/model random --output-dir runs/demo/few-label
@@ -29,7 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.adapters import ImageDataset
-from ..finetune import card_evaluations, run_sweep, save_classifier, write_results
+from ..finetune import (
+    baseline_evaluations,
+    card_evaluations,
+    run_sweep,
+    save_classifier,
+    write_results,
+)
 from ..finetune.sweep import MODES, Encoder, SweepResults
 from ..hub import add_hub_arguments, check_hub_arguments, publish
 from ..model_card import save_evaluations, write_model_card
@@ -109,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for spec, encoder in zip(args.models, encoders, strict=True):
         folder = Path(parse_model_spec(spec)[1])
         if spec != RANDOM and folder.is_dir():
-            others = [e.name for e in encoders if e is not encoder]  # measured beside it
-            baselines = [row for name in others for row in card_evaluations(results, name)]
+            baselines = baseline_evaluations(results, encoder.name)  # measured beside it
             save_evaluations(card_evaluations(results, encoder.name), folder, baselines)
             own_card = folder == first and not args.save_model  # else the id is the classifier's
             write_model_card(folder, args.hub_model_id if own_card else None)

@@ -1,4 +1,4 @@
-"""Pretrain a MoCo-IM encoder: MoCo v2 plus an intermediate-layer loss (Kaku et al., NeurIPS 2021).
+r"""Pretrain a MoCo-IM encoder: MoCo v2 plus an intermediate-layer loss (Kaku et al., NeurIPS 2021).
 
     mocoim-pretrain --recipe demo --output-dir runs/demo
     mocoim-pretrain --recipe paper-nih --data-path /data/NIH --output-dir runs/nih

@@ -38,14 +38,10 @@ from ..finetune import (
     run_sweep,
     write_results,
 )
-from ..hub import planned_model_card
-from ..pretraining.recipe import PretrainRecipe
 from ..reproduction import (
-    DEMO_REPO,
     METHODS,
     RANDOM,
     best_encoder,
-    demo_card_inputs,
     differences,
     differences_table,
     method_of,
@@ -82,12 +78,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="fine-tuning budget: training images seen, at most 20 epochs",
     )
     parser.add_argument("--cka-examples", type=int, default=2000)
-    parser.add_argument(
-        "--demo-card",
-        type=Path,
-        help="write the demo model's card with the study's results here "
-        "(model_cards/mocoim-demo.md in the checkout)",
-    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -307,20 +297,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     (args.output_dir / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-    # --- the demo model: the best method's recipe, with the study's results on its card -----------
-    demo = PretrainRecipe.load(args.recipe)
-    differs = {
-        k: v
-        for k, v in {**METHODS[method_of(best)], "seed": int(best.rsplit("-s", 1)[1])}.items()
-        if getattr(demo, k) != v
-    }
-    if differs:
-        print(f"note: make {best} the demo model: set {differs} in the {args.recipe} recipe.")
-    elif args.demo_card is not None:
-        card = planned_model_card(args.recipe, DEMO_REPO, *demo_card_inputs(args.output_dir))
-        args.demo_card.write_text(card)
-        print(f"wrote the demo model's card with the study's results to {args.demo_card}")
 
 
 if __name__ == "__main__":

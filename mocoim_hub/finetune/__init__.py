@@ -11,12 +11,18 @@ from .classifier import save_classifier, test_evaluations
 from .full import FineTuneResult, classifier_from_encoder, fine_tune, predict
 from .linear import LinearProbe, linear_probe
 from .metrics import PRIMARY_METRIC, Score, bootstrap, evaluate, task_of
-from .report import card_evaluations, markdown_table, plot_results, write_results
+from .report import (
+    baseline_evaluations,
+    card_evaluations,
+    markdown_table,
+    plot_results,
+    write_results,
+)
 from .sweep import Encoder, Run, SweepResults, labelled_subsets, run_sweep
 
 __all__ = [
     "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score",
-    "SweepResults", "bootstrap", "card_evaluations", "classifier_from_encoder", "evaluate",
+    "SweepResults", "baseline_evaluations", "bootstrap", "card_evaluations", "classifier_from_encoder", "evaluate",
     "extract_features", "fine_tune", "labelled_subsets", "linear_probe", "markdown_table",
     "plot_results", "predict", "run_sweep", "save_classifier", "task_of", "test_evaluations",
     "write_results",

@@ -91,3 +91,9 @@ def card_evaluations(results: SweepResults, model: str) -> list[Estimate]:
         for r in results.summary
         if r.model == model and r.metric in metrics
     ]
+
+
+def baseline_evaluations(results: SweepResults, model: str) -> list[Estimate]:
+    """The card rows of every other encoder measured beside `model` (random init, plain MoCo...)."""
+    others = dict.fromkeys(run.model for run in results.runs if run.model != model)
+    return [row for name in others for row in card_evaluations(results, name)]
