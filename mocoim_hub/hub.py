@@ -308,7 +308,8 @@ def recipe_results(path: Path | None) -> tuple[list[Estimate], str, list[Estimat
 
     results = SweepResults.from_dict(json.loads(path.read_text()))
     model = results.runs[0].model
-    where = f"by `mocoim-finetune` on a run of this recipe (`{path.as_posix()}`, model `{model}`)"
+    # the file's folder and name only: a card names no machine path
+    where = f"by `mocoim-finetune` on a run of this recipe (`{model}` in `{path.parent.name}/{path.name}`)"
     return card_evaluations(results, model), where, baseline_evaluations(results, model)
 
 

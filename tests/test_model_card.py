@@ -7,7 +7,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel
-from mocoim_hub.hub import planned_model_card
+from mocoim_hub.hub import main as hub_main
+from mocoim_hub.hub import planned_model_card, recipe_results
 from mocoim_hub.model_card import (
     is_unedited,
     load_evaluations,
@@ -21,8 +22,9 @@ from mocoim_hub.results import Estimate
 
 ROOT = Path(__file__).parents[1]
 MODEL_CARDS = ROOT / "model_cards"
-PUBLISHED = {"mocoim-nih": "paper-nih", "mocoim-bch": "paper-bch", "mocoim-dr": "paper-dr",
-             "mocoim-demo": "demo"}  # fmt: skip
+DEMO_RESULTS = ROOT / "results" / "demo-long" / "results.json"  # measured on a demo-long run
+PUBLISHED = {"mocoim-nih": ("paper-nih", None), "mocoim-bch": ("paper-bch", None),
+             "mocoim-dr": ("paper-dr", None), "mocoim-demo": ("demo-long", DEMO_RESULTS)}  # fmt: skip
 FASHION = "Fashion-MNIST subset"
 RESULTS = [
     Estimate("demo", "linear", 0.01, "accuracy", 0.66, 0.64, 0.68, 3, dataset=FASHION),
@@ -133,8 +135,25 @@ def test_write_model_card_uses_the_folder_contents(tmp_path, tiny_config):
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_committed_cards_are_rendered_from_the_template(name):
-    """model_cards/<name>.md is what the template renders for its recipe: regenerate with
-    `mocoim-hub card --recipe RECIPE mocoim-hub/NAME -o model_cards/NAME.md`."""
+    """model_cards/<name>.md is what the template renders for its recipe and the results measured
+    on a run of it: regenerate with
+    `mocoim-hub card --recipe RECIPE mocoim-hub/NAME [--results FILE] -o model_cards/NAME.md`."""
+    recipe, results = PUBLISHED[name]
     committed = (MODEL_CARDS / f"{name}.md").read_text()
-    assert committed == planned_model_card(PUBLISHED[name], f"mocoim-hub/{name}")
+    assert committed == planned_model_card(recipe, f"mocoim-hub/{name}", *recipe_results(results))
     assert is_unedited(committed)
+
+
+def test_demo_card_shows_its_results_beside_random_init_and_plain_moco():
+    card = ModelCard.load(MODEL_CARDS / "mocoim-demo.md")
+    evaluation = card.text.split("## Evaluation")[1].split("## Limitations")[0]
+    assert "random init, same architecture" in evaluation and "plain MoCo" in evaluation
+    assert "for a random-init encoder of the same architecture (" in card.text  # the gain sentence
+    assert len(card.data.eval_results) == len(recipe_results(DEMO_RESULTS)[0])  # own rows only
+
+
+def test_card_command_refuses_results_without_a_recipe_or_a_file(tmp_path, capsys):
+    assert hub_main(["card", "org/m", "--results", str(DEMO_RESULTS)]) == 2
+    assert "--results only with --recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="no results file at .*missing.json"):
+        hub_main(["card", "--recipe", "demo", "org/m", "--results", str(tmp_path / "missing.json")])
