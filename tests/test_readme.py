@@ -38,7 +38,7 @@ def run(command: list[str], cwd: Path, timeout: int = 600) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """A folder where command 1 ran (two steps instead of the recipe's 234) and a classifier was
+    """A folder where command 1 ran (two steps instead of the recipe's 312) and a classifier was
     kept, by the README's own commands."""
     folder = tmp_path_factory.mktemp("readme")
     run(["mocoim-pretrain", "--recipe", "demo", "--max-steps", "2", "--output-dir", "runs/demo"], folder)  # fmt: skip
