@@ -308,16 +308,16 @@ def recipe_results(path: Path | None) -> tuple[list[Estimate], str, list[Estimat
 
     results = SweepResults.from_dict(json.loads(path.read_text()))
     model = results.runs[0].model
-    # the file's folder and name only: a card names no machine path
-    where = f"by `mocoim-finetune` on a run of this recipe (`{model}` in `{path.parent.name}/{path.name}`)"
+    file = f"{path.parent.name}/{path.name}"  # not the whole path: a card names no machine path
+    where = f"by `mocoim-finetune` on a run of this recipe (`{model}` in `{file}`)"
     return card_evaluations(results, model), where, baseline_evaluations(results, model)
 
 
 def _card_command(args: argparse.Namespace) -> int:
     if args.recipe is None:
         if args.folder is None or args.results is not None:
-            print("card: give a saved model folder, or --recipe NAME (--results only with --recipe).",
-                  file=sys.stderr)  # fmt: skip
+            print("card: give a saved model folder, or --recipe NAME (--results only with "
+                  "--recipe).", file=sys.stderr)  # fmt: skip
             return 2
         print(write_model_card(args.folder, args.repo_id))
         return 0

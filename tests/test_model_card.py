@@ -23,8 +23,12 @@ from mocoim_hub.results import Estimate
 ROOT = Path(__file__).parents[1]
 MODEL_CARDS = ROOT / "model_cards"
 DEMO_RESULTS = ROOT / "results" / "demo-long" / "results.json"  # measured on a demo-long run
-PUBLISHED = {"mocoim-nih": ("paper-nih", None), "mocoim-bch": ("paper-bch", None),
-             "mocoim-dr": ("paper-dr", None), "mocoim-demo": ("demo-long", DEMO_RESULTS)}  # fmt: skip
+PUBLISHED = {  # card name: its recipe, and the results measured on a run of it
+    "mocoim-nih": ("paper-nih", None),
+    "mocoim-bch": ("paper-bch", None),
+    "mocoim-dr": ("paper-dr", None),
+    "mocoim-demo": ("demo-long", DEMO_RESULTS),
+}
 FASHION = "Fashion-MNIST subset"
 RESULTS = [
     Estimate("demo", "linear", 0.01, "accuracy", 0.66, 0.64, 0.68, 3, dataset=FASHION),

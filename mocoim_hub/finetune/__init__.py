@@ -22,8 +22,8 @@ from .sweep import Encoder, Run, SweepResults, labelled_subsets, run_sweep
 
 __all__ = [
     "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score",
-    "SweepResults", "baseline_evaluations", "bootstrap", "card_evaluations", "classifier_from_encoder", "evaluate",
-    "extract_features", "fine_tune", "labelled_subsets", "linear_probe", "markdown_table",
-    "plot_results", "predict", "run_sweep", "save_classifier", "task_of", "test_evaluations",
-    "write_results",
+    "SweepResults", "baseline_evaluations", "bootstrap", "card_evaluations",
+    "classifier_from_encoder", "evaluate", "extract_features", "fine_tune", "labelled_subsets",
+    "linear_probe", "markdown_table", "plot_results", "predict", "run_sweep", "save_classifier",
+    "task_of", "test_evaluations", "write_results",
 ]  # fmt: skip
