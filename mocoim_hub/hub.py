@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import shlex
 import sys
 import time
@@ -301,12 +300,12 @@ def recipe_results(path: Path | None) -> tuple[list[Estimate], str, list[Estimat
     rows, where they were measured, and the rows of the encoders measured beside it."""
     if path is None:
         return [], "", []
-    if not path.is_file():
-        raise SystemExit(f"card: no results file at {path}; `mocoim-finetune --output-dir DIR` "
-                         "writes DIR/results.json.")  # fmt: skip
-    from .finetune import SweepResults, baseline_evaluations, card_evaluations  # needs the extras
+    from .finetune import baseline_evaluations, card_evaluations, read_results  # needs the extras
 
-    results = SweepResults.from_dict(json.loads(path.read_text()))
+    try:
+        results = read_results(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"card: {error}") from error
     model = results.runs[0].model
     file = f"{path.parent.name}/{path.name}"  # not the whole path: a card names no machine path
     where = f"by `mocoim-finetune` on a run of this recipe (`{model}` in `{file}`)"

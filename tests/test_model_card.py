@@ -159,5 +159,5 @@ def test_demo_card_shows_its_results_beside_random_init_and_plain_moco():
 def test_card_command_refuses_results_without_a_recipe_or_a_file(tmp_path, capsys):
     assert hub_main(["card", "org/m", "--results", str(DEMO_RESULTS)]) == 2
     assert "--results only with --recipe" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="no results file at .*missing.json"):
+    with pytest.raises(SystemExit, match="card: No results file at .*missing.json"):
         hub_main(["card", "--recipe", "demo", "org/m", "--results", str(tmp_path / "missing.json")])

@@ -17,6 +17,12 @@ and card, ready for `pipeline("image-classification", model=DIR)` and the demo's
     mocoim-finetune --models runs/demo/model --modes full --fractions 0.1 --seeds 0 \
         --output-dir runs/demo/fine-tune --save-model runs/demo/classifier
 
+`--compare FILE` prints this run's table beside the results of an earlier run on the same data, such
+as the long recipe's measured results that a short run is a preview of:
+
+    mocoim-finetune --models runs/demo/model random --output-dir runs/demo/few-label \
+        --compare results/demo-long/results.json
+
 --push-to-hub uploads that classifier (with --save-model) or else the first model's folder with
 its updated card.
 """
@@ -32,8 +38,11 @@ from ..data.adapters import ImageDataset
 from ..finetune import (
     baseline_evaluations,
     card_evaluations,
+    markdown_table,
+    read_results,
     run_sweep,
     save_classifier,
+    with_reference,
     write_results,
 )
 from ..finetune.sweep import MODES, Encoder, SweepResults
@@ -83,15 +92,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="save the first model's classifier fine-tuned with the largest fraction (first seed) "
         "here (needs --modes full)",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a results.json measured earlier on the same dataset, printed beside this run's",
+    )
     add_hub_arguments(parser)
     args = parser.parse_args(argv)
     check_hub_arguments(args)
+    reference = load_reference(args.compare, parser) if args.compare else None
     if args.save_model and "full" not in args.modes:
         parser.error("--save-model keeps a fine-tuned classifier: add --modes full.")
     keep = (max(args.fractions), args.seeds[0]) if args.save_model else None
 
     # --- encoders and data ------------------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
+    if reference is not None and reference.dataset != dataset_name:
+        parser.error(f"--compare: {args.compare} was measured on {reference.dataset}, this run "
+                     f"evaluates on {dataset_name}; compare runs on the same dataset.")  # fmt: skip
 
     # --- sweep ------------------------------------------------------------------------------------
     results = run_sweep(
@@ -122,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"added the results to the model card in {folder}")
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}\n")
     print(paths["markdown"].read_text())
+    if reference is not None:
+        print(f"Beside the results in {args.compare} (rows marked 'reference'):\n")
+        print(markdown_table(with_reference(results, reference, "reference")))
     if args.save_model:
         save_kept_classifier(results, encoders[0], splits["test"], keep, args)
         print(f"saved the classifier (1 of the runs above: {percent(keep[0])} labels, seed "
@@ -135,6 +156,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nNext:\n  {demo_command(str(shown))}   # the Gradio demo on {shown}\n"
           f"  mocoim-analyze --models {args.models[0]} random --output-dir "
           f"{args.output_dir.parent / 'analysis'}   # CKA, layer-wise probing, KS")  # fmt: skip
+
+
+def load_reference(path: Path, parser: argparse.ArgumentParser) -> SweepResults:
+    """The --compare results, read before the sweep so that a wrong path costs no training."""
+    try:
+        return read_results(path)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(f"--compare: {error}")
 
 
 def fine_tune_settings(args: argparse.Namespace) -> dict:

@@ -16,6 +16,8 @@ from .report import (
     card_evaluations,
     markdown_table,
     plot_results,
+    read_results,
+    with_reference,
     write_results,
 )
 from .sweep import Encoder, Run, SweepResults, labelled_subsets, run_sweep
@@ -24,6 +26,6 @@ __all__ = [
     "PRIMARY_METRIC", "Encoder", "FineTuneResult", "LinearProbe", "Run", "Score",
     "SweepResults", "baseline_evaluations", "bootstrap", "card_evaluations",
     "classifier_from_encoder", "evaluate", "extract_features", "fine_tune", "labelled_subsets",
-    "linear_probe", "markdown_table", "plot_results", "predict", "run_sweep", "save_classifier",
-    "task_of", "test_evaluations", "write_results",
+    "linear_probe", "markdown_table", "plot_results", "predict", "read_results", "run_sweep",
+    "save_classifier", "task_of", "test_evaluations", "with_reference", "write_results",
 ]  # fmt: skip

@@ -51,6 +51,32 @@ def write_results(results: SweepResults, output_dir: str | Path) -> dict[str, Pa
     return paths
 
 
+def read_results(path: str | Path) -> SweepResults:
+    """A `results.json` written by `write_results`, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No results file at {path}; `mocoim-finetune --output-dir DIR` "
+                                "writes DIR/results.json.")  # fmt: skip
+    try:
+        return SweepResults.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path} is not a results.json written by mocoim-finetune ({error}); "
+                         "point to the results.json of a mocoim-finetune run.") from error  # fmt: skip
+
+
+def with_reference(results: SweepResults, reference: SweepResults, label: str) -> SweepResults:
+    """`results` followed by `reference`'s summary rows of the same modes, each model named
+    `model (label)`: one table that compares a run with one measured earlier on the same data."""
+    if (reference.task, reference.dataset) != (results.task, results.dataset):
+        raise ValueError(f"The reference {label} was measured on {reference.dataset} "
+                         f"({reference.task}), this run on {results.dataset} ({results.task}); "
+                         "compare runs on the same dataset.")  # fmt: skip
+    modes = {row.mode for row in results.summary}
+    rows = [replace(row, model=f"{row.model} ({label})")
+            for row in reference.summary if row.mode in modes]  # fmt: skip
+    return replace(results, summary=results.summary + rows)
+
+
 def plot_results(results: SweepResults, path: str | Path) -> None:
     """The primary metric against the label fraction (log scale), one line per model, one panel
     per mode, with the bootstrap intervals as bands."""

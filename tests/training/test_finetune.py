@@ -13,6 +13,7 @@ from mocoim_hub import MocoImImageProcessor, MocoImModel
 from mocoim_hub.hub import save_for_hub
 
 SCRIPT = Path(__file__).parents[2] / "training" / "finetune.py"
+DEMO_LONG = Path(__file__).parents[2] / "results" / "demo-long" / "results.json"
 
 
 @pytest.mark.slow
@@ -22,7 +23,8 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--models", str(model_dir), "random", "--output-dir",
          str(tmp_path / "out"), "--fractions", "0.01", "--seeds", "0", "1", "--modes", "linear",
-         "full", "--epochs", "1", "--bootstrap", "50", "--push-to-hub", "--hub-model-id", "org/demo"],
+         "full", "--epochs", "1", "--bootstrap", "50", "--push-to-hub", "--hub-model-id", "org/demo",
+         "--compare", str(DEMO_LONG)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -30,6 +32,9 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
         "| demo | linear | 1 % | 2 |" in result.stdout
         and "| random | full | 1 % | 2 |" in result.stdout
     )
+    comparison = result.stdout.split("Beside the results in")[1]  # the committed long run's rows
+    assert "| demo | linear | 1 % | 2 |" in comparison
+    assert "| demo-long (reference) | linear | 1 % | 3 |" in comparison
 
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert {r["model"] for r in results["runs"]} == {"demo", "random"}
