@@ -3,7 +3,7 @@
 1. data: two augmented views of a batch of the embedded dataset, per image as a DataLoader worker
    does (`two_view_transform` on each decoded image) against `BatchViews` on the decoded batch;
 2. step: the demo's pretraining step (forward, backward, SGD) with the small-map weight
-   gradients of `mocoim_hub.small_map_convs` against plain `nn.Conv2d`.
+   gradients of `mocoim_hub.pretraining.small_map_convs` against plain `nn.Conv2d`.
 
     python benchmarks/bench_demo_levers.py [--repeats 7]
 
@@ -25,7 +25,7 @@ from mocoim_hub.data.kinds import open_dataset
 from mocoim_hub.pretraining.build import build_moco, encoder_config, trainable_parameters
 from mocoim_hub.pretraining.optim import build_optimizer
 from mocoim_hub.pretraining.recipe import PretrainRecipe
-from mocoim_hub.small_map_convs import SmallMapConv2d
+from mocoim_hub.pretraining.small_map_convs import SmallMapConv2d
 
 
 def timed(function, *args) -> float:

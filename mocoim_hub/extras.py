@@ -7,7 +7,8 @@ import importlib.util
 
 EXTRA_OF = {
     "datasets": "train", "pyarrow": "train", "scipy": "train", "matplotlib": "train",
-    "pydicom": "dicom", "gradio": "app", "pandas": "app", "skimage": "app",
+    "tensorboard": "train", "pydicom": "dicom", "gradio": "app", "pandas": "app",
+    "skimage": "app", "wandb": "trackers", "mlflow": "trackers",
 }  # fmt: skip
 
 

@@ -1,8 +1,5 @@
-"""Publishing: save a model folder with its card, then upload it to the Hugging Face Hub.
-
-    mocoim-hub push runs/demo/model your-org/mocoim-demo [--private]
-    mocoim-hub card runs/demo/model your-org/mocoim-demo      # (re)render README.md
-    mocoim-hub card --recipe paper-nih your-org/mocoim-nih -o card.md
+"""Publishing: save a model folder with its card, then upload it to the Hugging Face Hub
+(`mocoim-hub push` is the command; `mocoim_hub.commands.hub`).
 
 The token and endpoint come from huggingface_hub as usual (`HF_TOKEN` or `hf auth login`,
 `HF_ENDPOINT`); the token is never printed or written by this module. Uploads retry transient
@@ -11,7 +8,6 @@ failures with exponential backoff; the local folder is never modified by a push.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import shlex
@@ -25,13 +21,7 @@ import httpx2
 from huggingface_hub import CommitInfo, HfApi, get_session
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RemoteEntryNotFoundError
 
-from .model_card import (
-    LOSS_CURVE_FILE,
-    is_unedited,
-    render_model_card,
-    save_evaluations,
-    write_model_card,
-)
+from .model_card import LOSS_CURVE_FILE, is_unedited, save_evaluations, write_model_card
 from .results import Estimate
 
 T = TypeVar("T")
@@ -229,134 +219,3 @@ def retry_command(
     words += ["--overwrite-card"] * overwrite_card
     words += ["--revision", revision] if revision else []
     return shlex.join(words)
-
-
-def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
-    """The publishing options the training scripts share."""
-    group = parser.add_argument_group("publishing")
-    group.add_argument("--push-to-hub", action="store_true", help="upload the model when done")
-    group.add_argument("--hub-model-id", help="org/name of the Hub repo (used in the model card)")
-    group.add_argument("--private", action="store_true", help="create the repo as private")
-
-
-def check_hub_arguments(args: argparse.Namespace) -> None:
-    if args.push_to_hub and not args.hub_model_id:
-        raise SystemExit("--push-to-hub needs --hub-model-id org/name.")
-
-
-def publish(folder: Path, args: argparse.Namespace) -> None:
-    """Push `folder` if the script was asked to; on failure exit non-zero, files kept."""
-    if not args.push_to_hub:
-        return
-    try:
-        commit = push_to_hub(folder, args.hub_model_id, private=args.private or None)
-    except PushError as error:
-        raise SystemExit(f"{error}\nThe saved model is in {folder}.") from None
-    print(f"pushed {folder} to {commit.commit_url}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mocoim-hub", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    commands = parser.add_subparsers(dest="command", required=True)
-    push = commands.add_parser("push", help="upload a saved model folder")
-    push.add_argument("folder", type=Path)
-    push.add_argument("repo_id")
-    push.add_argument("--private", action="store_true")
-    push.add_argument("--revision", help="branch to push to (created if needed)")
-    push.add_argument("--create-pr", action="store_true", help="open a pull request instead")
-    push.add_argument("--commit-message")
-    push.add_argument(
-        "--overwrite-card", action="store_true", help="replace a card that was edited on the Hub"
-    )
-    push.add_argument("--attempts", type=int, default=4,
-                      help="tries on transient errors, with exponential backoff from 2 s")  # fmt: skip
-    card = commands.add_parser("card", help="render a model card")
-    card.add_argument("folder", type=Path, nargs="?", help="saved model folder (writes README.md)")
-    card.add_argument("repo_id")
-    card.add_argument("--recipe", help="render the card of a recipe's model instead of a folder's")
-    card.add_argument("-o", "--output", type=Path, help="with --recipe: where to write the card")
-    card.add_argument("--results", type=Path,
-                      help="with --recipe: a mocoim-finetune results.json measured on a run of the "
-                           "recipe; its first model's rows, with the others' beside them")  # fmt: skip
-    args = parser.parse_args(argv)
-
-    if args.command == "card":
-        return _card_command(args)
-    try:
-        commit = push_to_hub(args.folder, args.repo_id, private=args.private or None,
-                             revision=args.revision, create_pr=args.create_pr,
-                             commit_message=args.commit_message,
-                             overwrite_card=args.overwrite_card, attempts=args.attempts)  # fmt: skip
-    except PushError as error:
-        print(error, file=sys.stderr)
-        return 1
-    print(commit.pr_url or commit.commit_url)
-    return 0
-
-
-def recipe_results(path: Path | None) -> tuple[list[Estimate], str, list[Estimate]]:
-    """`planned_model_card`'s results from a `mocoim-finetune` results.json: the first model's
-    rows, where they were measured, and the rows of the encoders measured beside it."""
-    if path is None:
-        return [], "", []
-    from .finetune import baseline_evaluations, card_evaluations, read_results  # needs the extras
-
-    try:
-        results = read_results(path)
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"card: {error}") from error
-    model = results.runs[0].model
-    file = f"{path.parent.name}/{path.name}"  # not the whole path: a card names no machine path
-    where = f"by `mocoim-finetune` on a run of this recipe (`{model}` in `{file}`)"
-    return card_evaluations(results, model), where, baseline_evaluations(results, model)
-
-
-def _card_command(args: argparse.Namespace) -> int:
-    if args.recipe is None:
-        if args.folder is None or args.results is not None:
-            print("card: give a saved model folder, or --recipe NAME (--results only with "
-                  "--recipe).", file=sys.stderr)  # fmt: skip
-            return 2
-        print(write_model_card(args.folder, args.repo_id))
-        return 0
-    text = planned_model_card(args.recipe, args.repo_id, *recipe_results(args.results))
-    if args.output is None:
-        print(text, end="")
-    else:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
-
-
-def planned_model_card(
-    recipe_name: str,
-    repo_id: str,
-    evaluations: Sequence[Estimate] = (),
-    measured_in: str = "",
-    baselines: Sequence[Estimate] = (),
-) -> str:
-    """The card of the model a recipe will produce, before it is trained (as `model_cards/`
-    holds for the models we intend to publish), with the results of the recipe measured
-    `measured_in` if there are any, and those of `baselines` beside them."""
-    from .pretraining.build import encoder_config  # training-side code, needed here only
-    from .pretraining.recipe import PretrainRecipe
-
-    recipe = PretrainRecipe.load(recipe_name)
-    data = "" if recipe.dataset == "default" else " --data-path DATA"
-    status = (
-        "not trained yet. This card is rendered from the recipe; the published model's card is "
-        f"rendered from the run itself. Produce it with `mocoim-pretrain --recipe "
-        f"{recipe_name}{data} --output-dir runs/{recipe_name} --push-to-hub "
-        f"--hub-model-id {repo_id}`."
-    )
-    if evaluations:
-        status += f" The evaluation below was measured {measured_in}."
-    config = encoder_config(recipe)
-    card = render_model_card(
-        config, repo_id, evaluations=evaluations, baselines=baselines, status=status
-    )
-    return str(card)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

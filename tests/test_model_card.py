@@ -7,8 +7,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImModel
-from mocoim_hub.hub import main as hub_main
-from mocoim_hub.hub import planned_model_card, recipe_results
+from mocoim_hub.commands.hub import main as hub_main
+from mocoim_hub.finetune.report import measured_rows
 from mocoim_hub.model_card import (
     is_unedited,
     load_evaluations,
@@ -16,7 +16,7 @@ from mocoim_hub.model_card import (
     save_evaluations,
     write_model_card,
 )
-from mocoim_hub.pretraining.build import encoder_config
+from mocoim_hub.pretraining.build import encoder_config, planned_model_card
 from mocoim_hub.pretraining.recipe import PretrainRecipe
 from mocoim_hub.results import Estimate
 
@@ -144,7 +144,9 @@ def test_committed_cards_are_rendered_from_the_template(name):
     `mocoim-hub card --recipe RECIPE mocoim-hub/NAME [--results FILE] -o model_cards/NAME.md`."""
     recipe, results = PUBLISHED[name]
     committed = (MODEL_CARDS / f"{name}.md").read_text()
-    assert committed == planned_model_card(recipe, f"mocoim-hub/{name}", *recipe_results(results))
+    assert committed == planned_model_card(
+        recipe, f"mocoim-hub/{name}", *(measured_rows(results) if results else ())
+    )
     assert is_unedited(committed)
 
 
@@ -153,11 +155,14 @@ def test_demo_card_shows_its_results_beside_random_init_and_plain_moco():
     evaluation = card.text.split("## Evaluation")[1].split("## Limitations")[0]
     assert "random init, same architecture" in evaluation and "plain MoCo" in evaluation
     assert "for a random-init encoder of the same architecture (" in card.text  # the gain sentence
-    assert len(card.data.eval_results) == len(recipe_results(DEMO_RESULTS)[0])  # own rows only
+    assert len(card.data.eval_results) == len(measured_rows(DEMO_RESULTS)[0])  # own rows only
 
 
 def test_card_command_refuses_results_without_a_recipe_or_a_file(tmp_path, capsys):
-    assert hub_main(["card", "org/m", "--results", str(DEMO_RESULTS)]) == 2
-    assert "--results only with --recipe" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="card: No results file at .*missing.json"):
+    with pytest.raises(SystemExit) as usage:
+        hub_main(["card", "org/m", "--results", str(DEMO_RESULTS)])
+    assert usage.value.code == 2 and "--results only with --recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
         hub_main(["card", "--recipe", "demo", "org/m", "--results", str(tmp_path / "missing.json")])
+    assert usage.value.code == 2
+    assert "card: No results file at" in capsys.readouterr().err

@@ -15,9 +15,9 @@ export PYTHONUNBUFFERED=1
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
     "$PYTHON" -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
 fi
-# bf16 and channels_last on the GPU; the views are drawn on it (batched augmentation); the kNN
-# monitor every 10 epochs (390 steps of 256) rather than every epoch
-"$PYTHON" -m mocoim_hub.commands.curve curve --epochs 400 --every 50 --max-minutes 9 \
+# training runs on the GPU (the default where there is one) in bf16 with channels_last; the views
+# are drawn on it (batched augmentation); the kNN monitor every 10 epochs (390 steps of 256)
+"$PYTHON" training/curve.py curve --epochs 400 --every 50 --max-minutes 9 \
     --output-dir results/curve-gpu --work-dir runs/curve-gpu \
-    --pretrain-args --device cuda --precision bf16 --num-workers 4 --knn-every 390
+    --pretrain-args --precision bf16 --num-workers 4 --knn-every 390
 cat results/curve-gpu/curve.md

@@ -6,13 +6,13 @@
 | `mocoim-finetune` | `finetune` | few-label evaluation (linear probes, fine-tuning) of encoders |
 | `mocoim-analyze` | `analyze` | CKA, layer-wise probing and KS distance of encoders |
 | `mocoim-extract` | `extract` | embed image files, save features as `.npz` |
-| `mocoim-reproduce` | `reproduce` | the scaled-down reproduction study |
-| `mocoim-curve` | `curve` | the learning-curve study: recipe ablations, long runs against random init |
-| `mocoim-hub` | `mocoim_hub.hub` | render model cards, push folders to the Hub |
+| `mocoim-hub` | `hub` | render model cards, push folders to the Hub |
 | `mocoim-convert` | `mocoim_hub.convert` | import torchvision / MoCo / Lightning checkpoints |
 | `mocoim-space` | `mocoim_hub.space` | package the Gradio demo as a Space and push it |
 
-`training/*.py` in the source checkout are the same programs (`python training/pretrain.py`).
+Each parses its arguments, calls the library and turns its exceptions into exit codes; nothing
+else. `training/*.py` in the source checkout are the same programs (`python training/pretrain.py`)
+and the research studies, which are not installed.
 A program whose optional dependencies are missing stops with one line naming the extra to install;
 one given a local model path that holds no model stops with one line saying so, before it writes
 anything. The entry points live in `console.py`: functions here would be shadowed by the

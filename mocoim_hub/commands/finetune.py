@@ -46,9 +46,9 @@ from ..finetune import (
     write_results,
 )
 from ..finetune.sweep import MODES, Encoder, SweepResults
-from ..hub import add_hub_arguments, check_hub_arguments, publish
 from ..model_card import save_evaluations, write_model_card
 from ..results import percent
+from .arguments import add_hub_arguments, check_hub_arguments, publish
 from .evaluation import (
     RANDOM,
     add_model_and_data_arguments,
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_hub_arguments(parser)
     args = parser.parse_args(argv)
-    check_hub_arguments(args)
+    check_hub_arguments(parser, args)
     reference = load_reference(args.compare, parser) if args.compare else None
     if args.save_model and "full" not in args.modes:
         parser.error("--save-model keeps a fine-tuned classifier: add --modes full.")

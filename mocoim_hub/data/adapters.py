@@ -70,13 +70,14 @@ class ImageDataset(torch.utils.data.Dataset):
     `dataset[i]` is `{"image": transform(image), "labels": ..., "patient_id": ...}`; with
     `on_bad_image="skip"` an undecodable image gives `None`, which the loaders of
     `mocoim_hub.data.loading` drop.
-    Labels are class indices `(n,)` or a multi-hot matrix `(n, num_labels)`.
+    Labels are class indices `(n,)` or a multi-hot matrix `(n, num_labels)`; unlabelled images
+    (`labels=None`, enough for pretraining) get the label -1 and no label names.
     """
 
     def __init__(
         self,
         images: Sequence[Any],
-        labels: np.ndarray,
+        labels: np.ndarray | None,
         label_names: Sequence[str],
         patient_ids: Sequence[str] | None = None,
         transform: Callable | None = None,
@@ -90,6 +91,8 @@ class ImageDataset(torch.utils.data.Dataset):
         self.rows = np.arange(len(images)) if rows is None else np.asarray(rows, dtype=np.int64)
         if len(self.rows) == 0:
             raise ValueError("The dataset is empty: no images were found.")
+        if labels is None:
+            labels, label_names = np.full(len(self.rows), -1, dtype=np.int64), []
         if len(labels) != len(self.rows) or (
             patient_ids is not None and len(patient_ids) != len(self.rows)
         ):
@@ -103,6 +106,10 @@ class ImageDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.on_bad_image = on_bad_image
         self.bad_images = BadImages()
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.label_names)
 
     @property
     def problem_type(self) -> ProblemType:
@@ -229,21 +236,24 @@ def image_folder(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDa
 
 
 def hf_dataset(
-    name_or_dir: str | Path,
+    name_or_dir: str | Path | Any,
     image_column: str = "image",
-    label_column: str = "label",
+    label_column: str | None = "label",
     patient_column: str | None = None,
     **kwargs,
 ) -> dict[str, ImageDataset]:
-    """A Hub dataset id, a `save_to_disk` folder, or a local folder of data files."""
+    """A Hub dataset id, a `save_to_disk` folder, a local folder of data files, or a loaded
+    `datasets.Dataset` / `DatasetDict`; `label_column=None` for unlabelled images."""
     datasets = require_datasets()
-    path = Path(name_or_dir)
-    if path.is_dir() and (
-        (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
-    ):
-        loaded = datasets.load_from_disk(str(path))
-    else:
-        loaded = datasets.load_dataset(str(name_or_dir))
+    loaded = name_or_dir
+    if not isinstance(loaded, datasets.Dataset | datasets.DatasetDict):
+        path = Path(name_or_dir)
+        if path.is_dir() and (
+            (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+        ):
+            loaded = datasets.load_from_disk(str(path))
+        else:
+            loaded = datasets.load_dataset(str(name_or_dir))
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict(train=loaded)
     splits = {}
@@ -258,11 +268,37 @@ def hf_dataset(
                 f"Split {split!r} has no column(s) {missing}; its columns are {table.column_names}. "
                 "Pass image_column=, label_column= (and patient_column=) to choose them."
             )
-        labels, label_names = _labels_of(table, label_column)
+        labels, label_names = _labels_of(table, label_column) if label_column else (None, [])
         patients = table[patient_column] if patient_column else None
         images = _undecoded(table, image_column)
         splits[split] = ImageDataset(images, labels, label_names, patients, **kwargs)
     return _rename_splits(splits)
+
+
+def torch_dataset(dataset: torch.utils.data.Dataset, **kwargs) -> dict[str, ImageDataset]:
+    """Unlabelled images from a map-style torch `Dataset` whose items are images (PIL, arrays,
+    tensors, file paths), `(image, ...)` tuples or `{"image": ...}` dicts, read lazily."""
+    if not hasattr(dataset, "__len__"):
+        raise TypeError(
+            f"Expected a map-style torch Dataset with a length, got {type(dataset).__name__}."
+        )
+    return {"train": ImageDataset(_ImagesOf(dataset), None, [], **kwargs)}
+
+
+class _ImagesOf(Sequence):
+    """The image of each item of a torch dataset, read when indexed."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        item = self.dataset[index]
+        if isinstance(item, dict):
+            return item["image"]
+        return item[0] if isinstance(item, tuple | list) else item
 
 
 def nih_chestxray14(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDataset]:
@@ -408,4 +444,5 @@ __all__ = [
     "idc_histopathology",
     "image_folder",
     "nih_chestxray14",
+    "torch_dataset",
 ]

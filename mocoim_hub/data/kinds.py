@@ -3,9 +3,12 @@ what its `data_path` is, and what model cards say about it. The one list of kind
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from .adapters import (
     ImageDataset,
@@ -15,6 +18,7 @@ from .adapters import (
     idc_histopathology,
     image_folder,
     nih_chestxray14,
+    torch_dataset,
 )
 
 
@@ -103,6 +107,13 @@ def _diabetic_retinopathy(path: str, **kwargs) -> dict[str, ImageDataset]:
     return diabetic_retinopathy(csv_path, image_dir or Path(csv_path).parent, **kwargs)
 
 
+def _given_from_python(_, **kwargs) -> dict[str, ImageDataset]:
+    raise ValueError(
+        "This run's images were given from Python (pretrain(data=...)), which no recipe can "
+        "name: pass them again with data= to continue it."
+    )
+
+
 DATASETS: dict[str, DatasetKind] = {
     "default": DatasetKind(
         lambda _, **kwargs: default_dataset(**kwargs), None, _CARD_INFO["default"]
@@ -114,6 +125,7 @@ DATASETS: dict[str, DatasetKind] = {
     "dr": DatasetKind(
         _diabetic_retinopathy, "CSV:IMAGE_DIR (EyePACS labels and images)", _CARD_INFO["dr"]
     ),
+    "python": DatasetKind(_given_from_python, None),  # a dataset object given to pretrain()
 }
 
 
@@ -128,6 +140,29 @@ def open_dataset(kind: str, path: str | None = None, **kwargs) -> dict[str, Imag
             "--data-path on the command line)."
         )
     return entry.open(path, **kwargs)
+
+
+def open_data(data: Any, **kwargs) -> dict[str, ImageDataset]:
+    """The splits of images given from Python: `{split: ImageDataset}` (a "train" split
+    at least), an `ImageDataset` (all of it is "train"), a `datasets.Dataset` / `DatasetDict`
+    (labels from its "label" column when it has one), or a map-style torch `Dataset`
+    (unlabelled; items are images, `(image, ...)` tuples or `{"image": ...}` dicts)."""
+    if isinstance(data, ImageDataset):
+        return {"train": data}
+    if isinstance(data, Mapping) and all(isinstance(v, ImageDataset) for v in data.values()):
+        if "train" not in data:
+            raise ValueError(f"Expected a 'train' split among the splits given, got {list(data)}.")
+        return dict(data)
+    if type(data).__module__.startswith("datasets"):
+        tables = data.values() if isinstance(data, Mapping) else [data]
+        labelled = all("label" in table.column_names for table in tables)
+        return hf_dataset(data, label_column="label" if labelled else None, **kwargs)
+    if isinstance(data, torch.utils.data.Dataset):
+        return torch_dataset(data, **kwargs)
+    raise TypeError(
+        f"Expected images as {{split: ImageDataset}}, an ImageDataset, a datasets.Dataset or "
+        f"DatasetDict, or a torch Dataset; got {type(data).__name__}."
+    )
 
 
 def card_info(kind: str | None) -> DatasetInfo:

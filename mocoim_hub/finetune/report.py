@@ -123,3 +123,14 @@ def baseline_evaluations(results: SweepResults, model: str) -> list[Estimate]:
     """The card rows of every other encoder measured beside `model` (random init, plain MoCo...)."""
     others = dict.fromkeys(run.model for run in results.runs if run.model != model)
     return [row for name in others for row in card_evaluations(results, name)]
+
+
+def measured_rows(path: str | Path) -> tuple[list[Estimate], str, list[Estimate]]:
+    """What a card of a recipe's model shows from a `results.json` measured on a run of the
+    recipe: the first model's rows, where they were measured, and the other encoders' rows."""
+    path = Path(path)
+    results = read_results(path)
+    model = results.runs[0].model
+    file = f"{path.parent.name}/{path.name}"  # not the whole path: a card names no machine path
+    where = f"by `mocoim-finetune` on a run of this recipe (`{model}` in `{file}`)"
+    return card_evaluations(results, model), where, baseline_evaluations(results, model)

@@ -1,4 +1,4 @@
-"""Training metrics: JSON lines (the record), TensorBoard events (to watch), a PNG (to look at)."""
+"""Training metrics: JSON lines (the record) and a PNG of the loss curves (to look at)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,21 @@ from typing import Any
 
 
 class MetricsLog:
-    """Appends `{"step": ..., **metrics}` lines to `metrics.jsonl` and TensorBoard scalars to
-    `tensorboard/` (when tensorboard is installed); on resume it keeps appending."""
+    """Appends `{"step": ..., **metrics}` lines to `OUTPUT_DIR/metrics.jsonl`; on resume it keeps
+    appending (a record cut short by a kill is closed with a newline first)."""
 
     def __init__(self, output_dir: str | Path):
         self.path = Path(output_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb+") as handle:  # a kill may have cut the last record
+            with open(self.path, "rb+") as handle:
                 handle.seek(-1, os.SEEK_END)
                 if handle.read(1) != b"\n":
                     handle.write(b"\n")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional: the JSONL file is the record
-            self.writer = None
-        else:
-            self.writer = SummaryWriter(str(Path(output_dir) / "tensorboard"))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         with open(self.path, "a") as handle:
             handle.write(json.dumps({"step": step, **metrics}) + "\n")
-        if self.writer is not None:
-            for name, value in metrics.items():
-                self.writer.add_scalar(name, value, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

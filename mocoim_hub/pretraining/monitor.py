@@ -28,6 +28,20 @@ class KnnMonitor:
     k: int = 20
     temperature: float = 0.07
 
+    @staticmethod
+    def check_labels(train: ImageDataset) -> None:
+        """Refuse images the monitor cannot score: unlabelled, or with several labels each."""
+        if not train.labelled:
+            raise ValueError(
+                "The kNN monitor needs labelled images; these have none. Set knn_every to 0 "
+                "(--knn-every 0) to pretrain without it."
+            )
+        if train.problem_type != "single_label_classification":
+            raise ValueError(
+                "The kNN monitor needs single-label classes; this dataset is multi-label. Set "
+                "knn_every to 0 (--knn-every 0) to pretrain without it."
+            )
+
     @classmethod
     def from_splits(
         cls,
@@ -38,10 +52,7 @@ class KnnMonitor:
         query_size: int = 500,
         seed: int = 0,
     ) -> KnnMonitor:
-        if train.problem_type != "single_label_classification":
-            raise ValueError(
-                "The kNN monitor needs single-label classes; this dataset is multi-label."
-            )
+        cls.check_labels(train)
         rng = np.random.default_rng(seed)
 
         def prepare(dataset: ImageDataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:

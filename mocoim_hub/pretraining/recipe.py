@@ -1,14 +1,12 @@
 """Pretraining recipes: every setting of a run in one validated dataclass, loaded from JSON
 (`recipes/*.json` beside this module, shipped with the package) and overridable field by field
-on the command line."""
+(from Python as keyword arguments, on the command line as `--field` options)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import types
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,9 @@ from ..data.kinds import DATASETS
 from .losses.barlow import WEIGHTINGS
 from .losses.mse import FORMS
 from .optim import OPTIMIZERS
+from .precision import PRECISIONS
 from .schedules import LR_SCHEDULES
+from .trackers import TRACKERS
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 
@@ -77,18 +77,27 @@ class PretrainRecipe:
     channels_last: bool = True
     seed: int = 0
     # bookkeeping; knn_every > 0 runs the kNN monitor on the validation split every that many
-    # steps; snapshot_every > 0 saves the query encoder to snapshots/step-NNNNNN that often
+    # steps; snapshot_every > 0 saves the query encoder to snapshots/step-NNNNNN that often;
+    # report_to: experiment trackers besides metrics.jsonl ("a,b" accepted; [] or "none": none)
     log_every: int = 10
     checkpoint_every: int = 100
     knn_every: int = 0
     snapshot_every: int = 0
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
 
     def __post_init__(self):
+        names = [name for item in self.report_to for name in item.split(",") if name]
+        self.report_to = [name for name in names if name != "none"]
+        unknown = [name for name in self.report_to if name not in TRACKERS]
+        if unknown:
+            raise ValueError(
+                f"Unknown report_to {unknown}; expected some of {', '.join(TRACKERS)} (or none)."
+            )
         choices = {
             "dataset": tuple(DATASETS), "augmentation": PRESETS, "backbone": tuple(BACKBONES),
             "stem": STEMS, "intermediate_loss": INTERMEDIATE_LOSSES, "mse_form": FORMS,
             "barlow_weighting": WEIGHTINGS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
-            "momentum_schedule": ("constant", "cosine"), "precision": ("fp32", "bf16"),
+            "momentum_schedule": ("constant", "cosine"), "precision": PRECISIONS,
         }  # fmt: skip
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
@@ -129,6 +138,20 @@ class PretrainRecipe:
         return cls(**values)
 
     @classmethod
+    def resolve(
+        cls, recipe: str | Path | PretrainRecipe | Mapping[str, Any], **overrides: Any
+    ) -> PretrainRecipe:
+        """A recipe given by shipped name, JSON path, object or dict, with `overrides` applied
+        (and validated again): `PretrainRecipe.resolve("demo", epochs=2, lr=0.03)`."""
+        if isinstance(recipe, PretrainRecipe):
+            base = recipe.to_dict()
+        elif isinstance(recipe, Mapping):
+            base = cls.from_dict(dict(recipe)).to_dict()
+        else:
+            base = cls.load(recipe).to_dict()
+        return cls.from_dict({**base, **overrides})
+
+    @classmethod
     def load(cls, name_or_path: str | Path, _extended: tuple[Path, ...] = ()) -> PretrainRecipe:
         """A recipe by name (one shipped in `RECIPE_DIR`) or by path to a JSON file. A file with
         `"extends": "demo"` holds only the fields it changes in that recipe."""
@@ -158,30 +181,3 @@ def recipe_path(name_or_path: str | Path) -> Path:
 def shipped_recipes() -> list[str]:
     """Names of the recipes that ship with the package."""
     return sorted(path.stem for path in RECIPE_DIR.glob("*.json"))
-
-
-def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """One `--field` option per recipe field (`--intermediate-layers 1 2`, `--no-mlp`, ...)."""
-    hints = typing.get_type_hints(PretrainRecipe)
-    group = parser.add_argument_group("recipe overrides (default: the recipe's value)")
-    for item in dataclasses.fields(PretrainRecipe):
-        hint = hints[item.name]
-        flag = "--" + item.name.replace("_", "-")
-        if isinstance(hint, types.UnionType):  # `T | None`: the flag takes a T
-            hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        if hint is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        elif typing.get_origin(hint) is list:
-            group.add_argument(flag, type=typing.get_args(hint)[0], nargs="+", default=None)
-        else:
-            group.add_argument(flag, type=hint, default=None)
-
-
-def recipe_from_arguments(recipe: PretrainRecipe, args: argparse.Namespace) -> PretrainRecipe:
-    """`recipe` with every option given on the command line applied (and validated again)."""
-    overrides = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(PretrainRecipe)
-        if getattr(args, f.name, None) is not None
-    }
-    return PretrainRecipe.from_dict({**recipe.to_dict(), **overrides})

@@ -1,7 +1,7 @@
-"""The learning-curve study (`mocoim-curve`): does our pretraining beat a random-init encoder, and
-after how much training?
+"""The learning-curve study (`training/curve.py`): does our pretraining beat a random-init encoder,
+and after how much training?
 
-Two parts, each a list of `mocoim-pretrain` runs that resume where they stopped:
+Two parts, each a list of pretraining runs that resume where they stopped:
 - ablations: short variants of the base recipe, scored on the **validation** split only (kNN
   with the whole train split as the bank, and 1 % / 10 % linear probes), to choose the recipe;
 - the curve: MoCo, MoCo+MSE and MoCo+BT trained far longer, with an encoder snapshot every few
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.adapters import ImageDataset
-from .features import extract_features
-from .finetune import Encoder, linear_probe
-from .finetune.metrics import evaluate, task_of
-from .finetune.sweep import labelled_subsets
-from .pretraining.monitor import KnnMonitor
+from mocoim_hub.data.adapters import ImageDataset
+from mocoim_hub.features import extract_features
+from mocoim_hub.finetune import Encoder, linear_probe
+from mocoim_hub.finetune.metrics import evaluate, task_of
+from mocoim_hub.finetune.sweep import labelled_subsets
+from mocoim_hub.pretraining.monitor import KnnMonitor
 
 # Variants of the base recipe, each changing one lever (the base is the recipe as it ships).
 ABLATIONS: dict[str, dict[str, object]] = {

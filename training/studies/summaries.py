@@ -1,5 +1,5 @@
-"""The scaled-down reproduction study (`mocoim-reproduce`): MoCo, MoCo+MSE and
-MoCo+Barlow-Twins pretrained with the same budget and several seeds, then compared with few labels.
+"""Summaries of the reproduction study (`training/reproduce.py`): MoCo, MoCo+MSE and
+MoCo+Barlow-Twins pretrained with the same budget and several seeds, compared with few labels.
 
 The unit of replication is the pretraining seed: each encoder's score is averaged over its
 labelled-subset seeds first, then the methods are summarised by the mean over pretraining seeds with
@@ -9,54 +9,15 @@ many initialisation seeds.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from .finetune.report import HEADLINE
-from .finetune.sweep import Run, SweepResults
-from .results import Estimate
+from mocoim_hub.finetune.report import HEADLINE
+from mocoim_hub.finetune.sweep import Run, SweepResults
+from mocoim_hub.results import Estimate
 
-RANDOM = "random"
-
-# Recipe overrides of each method over the study's base recipe (`demo`); the rest of the recipe
-# (data, backbone, schedule, epochs, batch) is the same for all, so they get the same budget.
-METHODS: dict[str, dict[str, object]] = {
-    "moco": {"intermediate_loss": "none"},
-    "moco-mse": {"intermediate_loss": "mse", "mse_form": "pooled",
-                 "intermediate_weights": [0.25, 0.25, 0.25, 0.25]},
-    "moco-bt": {"intermediate_loss": "barlow", "barlow_weighting": "standard",
-                "intermediate_weights": [0.005, 0.005, 0.005, 0.005]},
-}  # fmt: skip
-
-
-def run_name(method: str, seed: int) -> str:
-    return f"{method}-s{seed}"
-
-
-def method_of(name: str) -> str:
-    """`moco-bt-s2` -> `moco-bt`."""
-    return name.rsplit("-s", 1)[0]
-
-
-def pretrain_command(
-    method: str, seed: int, output_dir: Path, recipe: str = "demo", extra: Sequence[str] = ()
-) -> list[str]:
-    """The `mocoim-pretrain` command line of one run of the study."""
-    command = [sys.executable, "-m", "mocoim_hub.commands.pretrain", "--recipe", recipe, "--output-dir", str(output_dir),
-               "--seed", str(seed)]  # fmt: skip
-    return command + recipe_arguments(METHODS[method]) + list(extra)
-
-
-def recipe_arguments(overrides: Mapping[str, object]) -> list[str]:
-    """`{"queue_size": 1024}` -> `["--queue-size", "1024"]` (lists as several values)."""
-    arguments = []
-    for field, value in overrides.items():
-        values = value if isinstance(value, list) else [value]
-        arguments += ["--" + field.replace("_", "-"), *map(str, values)]
-    return arguments
+from .runs import method_of
 
 
 def seed_interval(

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mocoim_hub import MocoImConfig, MocoImModel
-from mocoim_hub.small_map_convs import SmallMapConv2d, use_small_map_convs
+from mocoim_hub.pretraining.small_map_convs import SmallMapConv2d, use_small_map_convs
 
 
 @pytest.mark.parametrize(

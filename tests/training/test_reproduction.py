@@ -8,22 +8,12 @@ import numpy as np
 import pytest
 
 from mocoim_hub.finetune import Run, SweepResults, markdown_table
-from mocoim_hub.pretraining.recipe import (
-    PretrainRecipe,
-    add_recipe_arguments,
-    recipe_from_arguments,
-)
-from mocoim_hub.reproduction import (
-    METHODS,
-    best_encoder,
-    differences,
-    method_of,
-    over_seeds,
-    pretrain_command,
-    seed_interval,
-)
+from mocoim_hub.pretraining.recipe import PretrainRecipe
 
-RESULTS = Path(__file__).parents[1] / "results" / "reproduction"
+from studies.runs import METHODS, StaleRunError, check_not_stale, method_of, parse_overrides
+from studies.summaries import best_encoder, differences, over_seeds, seed_interval
+
+RESULTS = Path(__file__).parents[2] / "results" / "reproduction"
 
 
 def run(model, fraction, seed, accuracy, validation=0.5, mode="linear"):
@@ -67,23 +57,23 @@ def test_best_encoder_is_chosen_on_validation_not_test():
     assert method_of("moco-mse-s12") == "moco-mse"
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_pretrain_command_gives_the_method_its_recipe(method, tmp_path):
-    import argparse
+def test_smoke_settings_are_parsed_as_mocoim_pretrain_takes_them():
+    overrides = parse_overrides(["--max-steps", "2", "--intermediate-layers", "1", "2", "--no-mlp"])
+    assert overrides == {"max_steps": 2, "intermediate_layers": [1, 2], "mlp": False}
+    with pytest.raises(SystemExit):
+        parse_overrides(["--no-such-field", "1"])
 
-    command = pretrain_command(method, 2, tmp_path, extra=["--max-steps", "3"])
-    parser = argparse.ArgumentParser()
-    for option in ("--recipe", "--output-dir"):
-        parser.add_argument(option)
-    add_recipe_arguments(parser)
-    recipe = recipe_from_arguments(PretrainRecipe.load("demo"), parser.parse_args(command[3:]))
-    assert recipe.seed == 2 and recipe.max_steps == 3
-    for field, value in METHODS[method].items():
-        assert getattr(recipe, field) == value
-    shared = {"epochs", "batch_size", "lr", "image_size", "backbone", "queue_size"}
-    assert {f: getattr(recipe, f) for f in shared} == {
-        f: getattr(PretrainRecipe.load("demo"), f) for f in shared
-    }
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_run_of_another_recipe_is_never_reused(method, tmp_path):
+    """A folder holding a run of the method is reused; one whose recipe differs in a field that
+    changes what it learns is refused, naming the field; bookkeeping and smoke fields may differ."""
+    recipe = PretrainRecipe.resolve("demo", **METHODS[method], seed=1)
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe.to_dict()))
+    check_not_stale(tmp_path, "demo", {**METHODS[method], "seed": 1, "log_every": 1})
+    check_not_stale(tmp_path, "demo", {**METHODS[method], "seed": 1, "max_steps": 2}, {"max_steps"})
+    with pytest.raises(StaleRunError, match=r"seed=1 \(now 2\)"):
+        check_not_stale(tmp_path, "demo", {**METHODS[method], "seed": 2})
 
 
 def test_committed_table_is_re_derived_from_the_committed_runs():
