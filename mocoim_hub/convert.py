@@ -7,13 +7,12 @@ Reads, with `torch.load(weights_only=True)` so no pickled code runs:
 - a PyTorch-Lightning checkpoint as the MoCo-IM authors saved them (`encoder_q.` keys under
   `state_dict`).
 
-Projection heads (`fc`, or the v2 MLP `fc.0`/`fc.2`) and the key encoder are dropped. Usage:
-`mocoim-convert SRC OUT [--num-channels 1] [--image-size 224]`.
+Projection heads (`fc`, or the v2 MLP `fc.0`/`fc.2`) and the key encoder are dropped. The command
+is `mocoim-convert SRC OUT [--num-channels 1] [--image-size 224]` (`mocoim_hub.commands.convert`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import zipfile
 from collections.abc import Mapping
@@ -158,27 +157,3 @@ def convert_checkpoint(
     model.save_pretrained(output_dir)
     MocoImImageProcessor.from_model_config(config).save_pretrained(output_dir)
     return model
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mocoim-convert", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="checkpoint file (.pth, .pth.tar, .ckpt, .bin)")
-    parser.add_argument("output_dir", help="folder to write the MoCo-IM model to")
-    parser.add_argument(
-        "--num-channels", type=int, choices=(1, 3), help="default: as in the checkpoint"
-    )
-    parser.add_argument("--image-size", type=int, default=224, help="input size the model expects")
-    args = parser.parse_args(argv)
-    try:
-        model = convert_checkpoint(args.source, args.output_dir, args.num_channels, args.image_size)
-    except (ValueError, OSError) as err:
-        parser.exit(2, f"error: {err}\n")
-    config = model.config
-    print(
-        f"Wrote {config.backbone} ({config.num_channels} channel(s), {config.stem} stem) to "
-        f"{args.output_dir}"
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,8 @@ import torchvision
 from peak_memory import measure
 
 from mocoim_hub import MocoImModel
-from mocoim_hub.convert import convert_checkpoint, main
+from mocoim_hub.commands.convert import main
+from mocoim_hub.convert import convert_checkpoint
 
 
 def reference_resnet(name: str = "resnet18") -> torch.nn.Module:
@@ -99,7 +100,7 @@ def test_cli_writes_a_loadable_folder_and_fails_clearly(tmp_path, capsys):
 
     torch.save({"state_dict": {"head.weight": torch.zeros(2)}}, tmp_path / "other.pth")
     result = subprocess.run(
-        [sys.executable, "-m", "mocoim_hub.convert", str(tmp_path / "other.pth"), str(tmp_path / "x")],
+        [sys.executable, "-m", "mocoim_hub.commands.convert", str(tmp_path / "other.pth"), str(tmp_path / "x")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2

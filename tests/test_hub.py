@@ -118,7 +118,7 @@ def test_not_a_model_folder(tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mocoim_hub.hub", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mocoim_hub.commands.hub", *args], capture_output=True,
                           text=True, timeout=120)  # fmt: skip
 
 

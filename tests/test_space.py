@@ -6,7 +6,8 @@ import sys
 import pytest
 import yaml
 
-from mocoim_hub.space import main, write_space
+from mocoim_hub.commands.space import main
+from mocoim_hub.space import write_space
 
 
 def test_written_space_has_front_matter_code_and_requirements(tmp_path):

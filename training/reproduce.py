@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 2 seeds, 2 pretraining steps, a tenth of the data",
+        help="smoke run: 2 seeds, 2 pretraining steps, at most 1000 train and 200 other images",
     )
     args = parser.parse_args(argv)
     smoke = QUICK if args.quick else {}
@@ -125,11 +125,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         Encoder.random_init(encoders[0].model, seed, run_name(RANDOM, seed)) for seed in args.seeds
     ]
     splits, dataset_name = recipe_splits(PretrainRecipe.load(args.recipe))
-    if args.quick:
+    if args.quick:  # at most 1000 train and 200 other images, stratified
+        cap = {"train": 1000}
         splits = {
-            name: split.subset(few_label_subset(split.labels, 0.1, seed=0))
+            name: split.subset(few_label_subset(
+                split.labels, min(1.0, cap.get(name, 200) / len(split)), seed=0))
             for name, split in splits.items()
-        }
+        }  # fmt: skip
     cache = work_dir / "feature_cache"
 
     # --- few-label evaluation: linear probes (every subset seed) and fine-tuning (the first) ------

@@ -7,8 +7,8 @@
 | `mocoim-analyze` | `analyze` | CKA, layer-wise probing and KS distance of encoders |
 | `mocoim-extract` | `extract` | embed image files, save features as `.npz` |
 | `mocoim-hub` | `hub` | render model cards, push folders to the Hub |
-| `mocoim-convert` | `mocoim_hub.convert` | import torchvision / MoCo / Lightning checkpoints |
-| `mocoim-space` | `mocoim_hub.space` | package the Gradio demo as a Space and push it |
+| `mocoim-convert` | `convert` | import torchvision / MoCo / Lightning checkpoints |
+| `mocoim-space` | `space` | package the Gradio demo as a Space and push it |
 
 Each parses its arguments, calls the library and turns its exceptions into exit codes; nothing
 else. `training/*.py` in the source checkout are the same programs (`python training/pretrain.py`)

@@ -3,7 +3,8 @@ MLflow. `metrics.jsonl` stays the record; trackers are for watching and comparin
 
 Each tracker writes where its library is told to: TensorBoard to `OUTPUT_DIR/tensorboard`;
 W&B as `WANDB_MODE` / `wandb login` say (`WANDB_MODE=offline` keeps it in `OUTPUT_DIR/wandb`);
-MLflow to `MLFLOW_TRACKING_URI`, by default a file store in `OUTPUT_DIR/mlruns`. A resumed run
+MLflow to `MLFLOW_TRACKING_URI`, by default a SQLite store `OUTPUT_DIR/mlflow.db` (`mlflow ui
+--backend-store-uri sqlite:///OUTPUT_DIR/mlflow.db` shows it). A resumed run
 continues the same W&B and MLflow runs (their ids are kept in `OUTPUT_DIR/trackers.json`).
 """
 
@@ -50,7 +51,7 @@ class WandB:
         self.run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", "mocoim"),
             name=run_name,
-            id=ids.get("wandb") or wandb.util.generate_id(),
+            id=ids.get("wandb"),  # None: a new run; else the run this one continues
             resume="allow",
             dir=str(output_dir),
             config=config,
@@ -70,7 +71,7 @@ class MLflow:
         import mlflow
 
         if "MLFLOW_TRACKING_URI" not in os.environ:
-            mlflow.set_tracking_uri((output_dir / "mlruns").resolve().as_uri())
+            mlflow.set_tracking_uri(f"sqlite:///{(output_dir / 'mlflow.db').resolve()}")
         mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "mocoim"))
         ids = _RunIds(output_dir)
         run_id = ids.get("mlflow")

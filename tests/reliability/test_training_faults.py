@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from faulty_pretrain import SCRIPT
-from safetensors.torch import load_file
+from runs import assert_same_weights, kill_after_a_checkpoint, model_weights
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -52,19 +52,12 @@ def uninterrupted(root: Path, extra: tuple[str, ...] = ()) -> dict[str, torch.Te
     output = root / ("straight" + "".join(extra))
     result = run(output, extra)
     assert result.returncode == 0, result.stderr[-2000:]
-    return load_file(output / "model" / "model.safetensors")
+    return model_weights(output)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("faults")
-
-
-def assert_same_weights(output: Path, expected: dict[str, torch.Tensor]) -> None:
-    resumed = load_file(output / "model" / "model.safetensors")
-    assert resumed.keys() == expected.keys()
-    for name, value in expected.items():
-        assert torch.allclose(resumed[name], value, atol=1e-6), name
 
 
 def checkpointed_batch(output: Path) -> int:
@@ -121,6 +114,20 @@ def test_signals_at_random_points_always_resume_to_the_same_weights(root):
 
 
 @pytest.mark.parametrize("kind", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("augmentation", ["--batch-augmentation", "--no-batch-augmentation"])
+def test_killed_run_resumes_to_the_same_weights(root, augmentation):
+    """SIGKILL after the first checkpoint, resume, and end where an uninterrupted run ends, with
+    views drawn per batch on the device or per image in the loader."""
+    extra = (augmentation,)
+    expected = uninterrupted(root, extra)
+    killed = root / f"killed{augmentation}"
+    assert 0 < kill_after_a_checkpoint(command(killed, extra), killed) < STEPS
+    result = run(killed, extra)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resumed from" in result.stdout
+    assert_same_weights(killed, expected)
+
+
 def test_signal_during_a_checkpoint_write(root, kind):
     """The second checkpoint write stops half-way and gets the signal there: the first
     checkpoint stays in place (SIGKILL) or the write finishes first (SIGTERM)."""

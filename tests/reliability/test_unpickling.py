@@ -72,7 +72,7 @@ def test_a_booby_trapped_checkpoint_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Could not read checkpoint"):
         load_checkpoint(tmp_path / "checkpoint.pt")
     converted = subprocess.run(
-        [sys.executable, "-m", "mocoim_hub.convert", str(tmp_path / "checkpoint.pt"), str(tmp_path / "out")],
+        [sys.executable, "-m", "mocoim_hub.commands.convert", str(tmp_path / "checkpoint.pt"), str(tmp_path / "out")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert converted.returncode != 0 and "Traceback" not in converted.stderr

@@ -1,57 +1,28 @@
-"""The learning-curve study end to end: a demo-like recipe on 180 Fashion-MNIST images of three
-classes, pretraining runs cut to 2 steps."""
+"""The learning-curve study end to end, in this process: a demo-like recipe on 180 Fashion-MNIST
+images of three classes, pretraining runs cut to 2 steps."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from curve import main
 
-from mocoim_hub.data.adapters import default_dataset
-from mocoim_hub.pretraining.recipe import PretrainRecipe
+from studies.runs import StaleRunError
 
-SCRIPT = Path(__file__).parents[2] / "training" / "curve.py"
-TINY = ["--log-every", "1", "--max-steps", "2"]
-PER_CLASS = {"train": 40, "validation": 10, "test": 10}
+TINY = ["--log-every", "1", "--max-steps", "2", "--report-to", "none"]
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    """The demo recipe on an image folder of real images, with a 32-image batch: 3 steps an epoch."""
-    root = tmp_path_factory.mktemp("curve-data")
-    splits = default_dataset()
-    for split, per_class in PER_CLASS.items():
-        dataset = splits[split]
-        for label in (1, 7, 9):  # trouser, sneaker, ankle boot: names that are folder names
-            for i in [i for i, y in enumerate(dataset.labels) if y == label][:per_class]:
-                path = root / "images" / split / dataset.label_names[label] / f"{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                dataset[i]["image"].save(path)
-    values = {**PretrainRecipe.load("demo").to_dict(), "dataset": "image_folder",
-              "data_path": str(root / "images"), "batch_size": 32, "queue_size": 64,
-              "barlow_dim": 64}  # fmt: skip
-    values.pop("name", None)
-    path = root / "tiny-demo.json"
-    path.write_text(json.dumps(values))
-    return path
+def curve(tmp_path: Path, recipe: Path, *arguments: str, pretrain=TINY) -> None:
+    main([*arguments, "--recipe", str(recipe), "--output-dir", str(tmp_path / "results"),
+          "--work-dir", str(tmp_path / "runs"), "--subset-seeds", "0", "1", "--fractions", "0.1",
+          "--pretrain-args", *pretrain])  # fmt: skip
 
 
-def curve(tmp_path: Path, recipe: Path, *arguments: str, pretrain=TINY, succeeds=True):
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments, "--recipe", str(recipe),
-         "--output-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "runs"),
-         "--subset-seeds", "0", "1", "--fractions", "0.1", "--pretrain-args", *pretrain],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert (result.returncode == 0) == succeeds, result.stderr[-3000:]
-    return result
-
-
-def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path, recipe):
+def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path, recipe, capsys):
     arguments = ["curve", "--methods", "moco", "--random-seeds", "0"]
     pretrain = [*TINY, "--snapshot-every", "1"]
-    assert "curve: complete" in curve(tmp_path, recipe, *arguments, pretrain=pretrain).stdout
+    curve(tmp_path, recipe, *arguments, pretrain=pretrain)
+    assert "curve: complete" in capsys.readouterr().out
     study = json.loads((tmp_path / "results" / "curve.json").read_text())
     snapshots = study["runs"]["moco-s0"]
     assert [s["step"] for s in snapshots] == [1, 2]
@@ -75,14 +46,14 @@ def test_curve_evaluates_every_snapshot_against_random_init_and_resumes(tmp_path
 
     edited = tmp_path / "edited.json"  # the recipe changed since: the old run is not reused
     edited.write_text(json.dumps({**json.loads(recipe.read_text()), "momentum": 0.5}))
-    failed = curve(tmp_path, edited, *arguments, pretrain=pretrain, succeeds=False)
-    assert "momentum=0.9 (now 0.5)" in failed.stderr and "Move the folder away" in failed.stderr
+    with pytest.raises(StaleRunError, match=r"momentum=0.9 \(now 0.5\).*Move the folder away"):
+        curve(tmp_path, edited, *arguments, pretrain=pretrain)
     assert checkpoint.stat().st_mtime_ns == written
 
 
-def test_ablations_score_variants_on_the_validation_split(tmp_path, recipe):
-    out = curve(tmp_path, recipe, "ablations", "--variants", "base", "lr 0.12", "--epochs", "1")
-    assert "ablations: complete" in out.stdout
+def test_ablations_score_variants_on_the_validation_split(tmp_path, recipe, capsys):
+    curve(tmp_path, recipe, "ablations", "--variants", "base", "lr 0.12", "--epochs", "1")
+    assert "ablations: complete" in capsys.readouterr().out
     table = (tmp_path / "results" / "ablations.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| base") or "lr 0.12" in line]
     assert len(rows) == 2
@@ -94,9 +65,9 @@ def test_ablations_score_variants_on_the_validation_split(tmp_path, recipe):
     assert {p["split"] for p in scores["probes"]} == {"validation"}
 
 
-def test_no_time_left_trains_nothing(tmp_path, recipe):
-    out = curve(
+def test_no_time_left_trains_nothing(tmp_path, recipe, capsys):
+    curve(
         tmp_path, recipe, "curve", "--methods", "moco", "--random-seeds", "0", "--max-minutes", "0"
     )
-    assert "not complete; rerun to continue" in out.stdout
+    assert "not complete; rerun to continue" in capsys.readouterr().out
     assert not (tmp_path / "runs" / "curve" / "moco-s0").exists()
