@@ -24,6 +24,16 @@ from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel  # noqa: 
 from mocoim_hub.data.adapters import default_dataset  # noqa: E402
 from mocoim_hub.finetune import Encoder  # noqa: E402
 
+TIERS = {"install", "faults", "multiprocess", "browser", "load", "compile", "studies"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items):
+    """A test of a slower tier is `extended`: left out of `python -m pytest`, run by CI after it."""
+    for item in items:
+        if TIERS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.extended)
+
 
 @pytest.fixture
 def tiny_config() -> MocoImConfig:

@@ -28,7 +28,7 @@ def test_batched_features_equal_one_forward(saved_model_dir):
         embed_images(model, processor, images, batch_size=0)
 
 
-@pytest.mark.slow
+@pytest.mark.compile
 def test_compiled_extraction_equals_eager(saved_model_dir):
     model = MocoImModel.from_pretrained(saved_model_dir).eval()
     processor = MocoImImageProcessor.from_pretrained(saved_model_dir)

@@ -64,18 +64,11 @@ def test_wheel_ships_recipes_templates_licence_and_types(wheel):
     assert any(name.endswith("licenses/LICENSE") for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for command in (
-        "pretrain",
-        "finetune",
-        "analyze",
-        "extract",
-        "reproduce",
-        "curve",
-        "hub",
-        "convert",
-        "space",
-    ):
+    for command in ("pretrain", "finetune", "analyze", "extract", "hub", "convert", "space"):
         assert f"mocoim-{command} = mocoim_hub.commands.console:{command}" in scripts
+    # the studies are research code beside their results, not part of what users install
+    assert "reproduce" not in scripts and "curve" not in scripts
+    assert not [name for name in names if "studies" in name or "reproduction" in name]
 
 
 def test_base_install_serves_inference_and_names_missing_extras(environment):

@@ -163,6 +163,12 @@ class Pretrainer:
         self.splits = self._open_splits()
         self.train_data = self._training_view(self.splits["train"])
         self.steps_per_epoch = len(self.train_data) // recipe.batch_size // recipe.grad_accumulation
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"{len(self.train_data)} training images make no full optimizer step of "
+                f"batch_size {recipe.batch_size} x grad_accumulation {recipe.grad_accumulation}; "
+                "lower batch_size (--batch-size) or give more images."
+            )
         self.total_steps = recipe.epochs * self.steps_per_epoch
         if recipe.max_steps is not None:
             self.total_steps = min(self.total_steps, recipe.max_steps)

@@ -9,6 +9,7 @@ from mocoim_hub.examples import example_files
 
 CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+pytestmark = pytest.mark.browser
 
 
 @pytest.mark.slow

@@ -87,7 +87,7 @@ def test_sigterm_checkpoints_the_step_and_exits_143_then_resume_finishes(
     assert "resumed from" in capsys.readouterr().out and (run / "model" / "config.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.compile
 def test_compiled_run_resumes_an_eager_checkpoint_and_matches_eager(tmp_path):
     """`compile` (torch.compile of the encoder passes) continues an eager run's checkpoint: the
     same losses and weights as continuing it eagerly."""

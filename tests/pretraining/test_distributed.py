@@ -25,7 +25,7 @@ def run_ranks(check: str, output: Path) -> list[dict]:
     return [torch.load(output / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
 
 
-@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_shuffle_bn_normalises_keys_with_samples_of_the_other_rank(tmp_path):
     ranks = run_ranks("shuffle_bn", tmp_path)
     half = GLOBAL_BATCH // 2
@@ -45,7 +45,7 @@ def test_shuffle_bn_normalises_keys_with_samples_of_the_other_rank(tmp_path):
         assert torch.allclose(seen["queue"], expected, atol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_barlow_twins_over_two_ranks_equals_one_process_on_the_whole_batch(tmp_path):
     ranks = run_ranks("barlow", tmp_path)
     whole = barlow(0, 1)

@@ -22,7 +22,7 @@ from mocoim_hub import MocoImConfig, MocoImForImageClassification, MocoImImagePr
 from mocoim_hub.app import KEPT_OUTPUTS
 from mocoim_hub.examples import example_files
 
-pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+pytestmark = [pytest.mark.load, pytest.mark.reliability, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = int(os.environ.get("MOCOIM_LOAD_CLIENTS", "50"))
 SECONDS = float(os.environ.get("MOCOIM_LOAD_SECONDS", "60"))

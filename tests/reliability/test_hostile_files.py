@@ -10,7 +10,7 @@ from peak_memory import measure
 
 from mocoim_hub.imaging import DECODE_BUDGET
 
-pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.reliability, pytest.mark.slow]
 LOAD_AND_PROCESS = "MocoImImageProcessor()(load_image({path!r}))"
 SETUP = "from mocoim_hub import MocoImImageProcessor, load_image"
 MIB = 2**20

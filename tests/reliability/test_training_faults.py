@@ -17,7 +17,7 @@ import torch
 from faulty_pretrain import SCRIPT
 from runs import assert_same_weights, kill_after_a_checkpoint, model_weights
 
-pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.reliability, pytest.mark.slow]
 
 HARNESS = Path(__file__).with_name("faulty_pretrain.py")
 STEPS = 12
@@ -113,7 +113,6 @@ def test_signals_at_random_points_always_resume_to_the_same_weights(root):
     print(f"faults injected: {faults}")
 
 
-@pytest.mark.parametrize("kind", [signal.SIGKILL, signal.SIGTERM])
 @pytest.mark.parametrize("augmentation", ["--batch-augmentation", "--no-batch-augmentation"])
 def test_killed_run_resumes_to_the_same_weights(root, augmentation):
     """SIGKILL after the first checkpoint, resume, and end where an uninterrupted run ends, with
@@ -128,6 +127,7 @@ def test_killed_run_resumes_to_the_same_weights(root, augmentation):
     assert_same_weights(killed, expected)
 
 
+@pytest.mark.parametrize("kind", [signal.SIGKILL, signal.SIGTERM])
 def test_signal_during_a_checkpoint_write(root, kind):
     """The second checkpoint write stops half-way and gets the signal there: the first
     checkpoint stays in place (SIGKILL) or the write finishes first (SIGTERM)."""

@@ -9,6 +9,8 @@ from curve import main
 
 from studies.runs import StaleRunError
 
+pytestmark = pytest.mark.studies
+
 TINY = ["--log-every", "1", "--max-steps", "2", "--report-to", "none"]
 
 

@@ -3,9 +3,12 @@ recipe's own data and scored on that data, never on the embedded default dataset
 
 import json
 
+import pytest
 from reproduce import main
 
 from studies.runs import METHODS
+
+pytestmark = pytest.mark.studies
 
 
 def test_quick_study_trains_and_scores_on_the_recipe_data(tmp_path, recipe, capsys):
