@@ -56,8 +56,7 @@ from .schedules import ema_momentum, learning_rate
 from .stream import EpochSampler, SeededViews
 
 CACHE_BYTES = 2**30  # with batch_augmentation, train images up to this size stay decoded in memory
-LOSS_PARTS = ("loss", "infonce", "intermediate")
-PROGRESS = (*LOSS_PARTS, "lr", "images_per_s")  # shown beside the progress bar
+PROGRESS = ("loss", "infonce", "intermediate", "lr", "images_per_s")  # beside the progress bar
 
 
 class PretrainingError(RuntimeError):
@@ -296,11 +295,9 @@ class Pretrainer:
                 output = self.model(view1, view2, momentum=momentum, update_keys=used == 0)
             self._check_finite(output, step)
             self.precision.backward(output.loss / recipe.grad_accumulation)
-            for name, value in zip(
-                LOSS_PARTS, (output.loss, output.infonce, output.intermediate), strict=True
-            ):
-                sums[name] = sums.get(name, 0.0) + value.item()
-            for name, value in output.per_layer.items():
+            parts = {"loss": output.loss, "infonce": output.infonce,
+                     "intermediate": output.intermediate, **output.per_layer}  # fmt: skip
+            for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + value.item()
             images, used = images + len(view1), used + 1
         if used:
@@ -357,11 +354,11 @@ class Pretrainer:
         recipe = self.recipe
         progress = tqdm(total=self.total_steps, initial=self.steps_done, unit="step",
                         disable=not self.world.is_main)  # fmt: skip
-        window = _Window()
-        clock = time.perf_counter()  # training time so far: training_s + now - clock
-        trained_before = self.training_s
         if self.batch == 0:
             self._end_step(0, {})  # monitors record the initialisation
+        window = _Window()
+        clock = time.perf_counter()  # training time so far: trained_before + now - clock
+        trained_before = self.training_s
         try:
             for micro_batches in self._micro_batches():
                 window.add(self.step(micro_batches))

@@ -152,7 +152,12 @@ def test_data_from_python_is_recorded_as_such(tmp_path, small_splits):
         pretrain("demo", tmp_path / "v", data=small_splits["train"], max_steps=1,
                  **{**TINY, "knn_every": 1})  # fmt: skip
     with pytest.raises(ValueError, match="64 training images make no full optimizer step"):
-        pretrain("demo", tmp_path / "few", data=unlabelled, **{**TINY, "batch_size": 128})
+        pretrain(
+            "demo",
+            tmp_path / "few",
+            data=unlabelled,
+            **{**TINY, "batch_size": 128, "queue_size": 128},
+        )
     with pytest.raises(TypeError, match="Expected images as"):
         pretrain("demo", tmp_path / "bad", data=42, **TINY)
 
