@@ -6,12 +6,11 @@ r"""Pretrain a MoCo-IM encoder: MoCo v2 plus an intermediate-layer loss (Kaku et
     torchrun --nproc_per_node 8 -m mocoim_hub.commands.pretrain --recipe mocov2-nih \
         --data-path /data/NIH --output-dir runs/nih-ddp      # or: accelerate launch --multi_gpu
 
-Any recipe field can be overridden (`--lr 0.03 --intermediate-loss mse`); `batch_size` is the
-global batch. The run (`mocoim_hub.pretraining.pretrain`) writes `checkpoint.pt`, `metrics.jsonl`,
-the trackers' logs (`--report-to tensorboard,wandb,mlflow`), `loss_curves.png`, `recipe.json`,
-snapshots (`--snapshot-every`) and the encoder with its model card in `model/`; `--push-to-hub
---hub-model-id org/name` uploads that folder (a failed upload keeps it and prints the command to
-retry). SIGTERM (a scheduler's preemption) checkpoints the current step and exits with 143.
+Any recipe field can be overridden (`--lr 0.03 --report-to tensorboard,wandb`); `batch_size` is
+the global batch. The run (`mocoim_hub.pretraining.pretrain`) writes its checkpoint, metrics,
+recipe and the encoder with its model card to OUTPUT_DIR/model; `--push-to-hub --hub-model-id
+org/name` uploads that folder (a failed upload keeps it and prints the command to retry).
+SIGTERM (a scheduler's preemption) checkpoints the current step and exits with 143.
 """
 
 from __future__ import annotations
@@ -37,9 +36,8 @@ from .arguments import (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--recipe", default="demo",
                         help=f"a shipped recipe ({', '.join(shipped_recipes())}) or a JSON path")  # fmt: skip
     parser.add_argument("--output-dir", type=Path, required=True)
