@@ -16,13 +16,10 @@ instance of a default's class replaces it, any other one is added.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-
-import torch
 
 from .checkpoint import save_checkpoint
 from .metrics import MetricsLog
@@ -94,8 +91,7 @@ class Snapshots(Callback):
         if step == 0 or step % self.every or not trainer.world.is_main:
             return
         folder = trainer.output_dir / "snapshots" / f"step-{step:06d}"
-        encoder = copy.deepcopy(trainer.encoder).to("cpu", memory_format=torch.contiguous_format)
-        encoder.save_pretrained(folder)
+        trainer.encoder_copy().save_pretrained(folder)
         trainer.processor.save_pretrained(folder)
         record = {
             "step": step,

@@ -234,6 +234,10 @@ class Pretrainer:
         """The query encoder being trained (on the training device)."""
         return self.moco.encoder_q
 
+    def encoder_copy(self) -> MocoImModel:
+        """A copy of the query encoder on the CPU, to save or keep (training goes on)."""
+        return copy.deepcopy(self.encoder).to("cpu", memory_format=torch.contiguous_format)
+
     @property
     def steps_done(self) -> int:
         return self.batch // self.recipe.grad_accumulation
@@ -426,7 +430,7 @@ class Pretrainer:
             output_dir=self.output_dir,
             model_dir=None,
             recipe=self.recipe,
-            encoder=_cpu_copy(self.encoder),
+            encoder=self.encoder_copy(),
             steps=self.steps_done,
             training_s=self.training_s,
             metrics=records[-1] if records else {},
@@ -450,7 +454,7 @@ class Pretrainer:
             plot_loss_curves(metrics, loss_curve, title)
         try:
             return save_for_hub(
-                _cpu_copy(self.encoder), self.processor, folder,
+                self.encoder_copy(), self.processor, folder,
                 repo_id or f"your-org/mocoim-{self.recipe.name}", loss_curve=loss_curve,
             )  # fmt: skip
         except OSError as error:
@@ -515,7 +519,3 @@ def _with_data(recipe: PretrainRecipe, data: Any) -> PretrainRecipe:
         kind = recipe.dataset if DATASETS[recipe.dataset].data_path else "image_folder"
         return dataclasses.replace(recipe, dataset=kind, data_path=str(data))
     return dataclasses.replace(recipe, dataset="python", data_path=None)
-
-
-def _cpu_copy(encoder: MocoImModel) -> MocoImModel:
-    return copy.deepcopy(encoder).to("cpu", memory_format=torch.contiguous_format)
