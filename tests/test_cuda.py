@@ -1,6 +1,6 @@
-"""The CUDA paths: pretraining in bf16 + channels_last with pinned memory, NCCL with SyncBN on
-two GPUs, compiled inference. Skipped without CUDA; `benchmarks/gpu/check.sh` runs them on a GPU
-machine (`-m cuda`)."""
+"""The CUDA paths: pretraining in bf16 + channels_last with pinned memory and in fp16 with loss
+scaling, NCCL with SyncBN on two GPUs, compiled inference. Skipped without CUDA;
+`benchmarks/gpu/check.sh` runs them on a GPU machine (`-m cuda`)."""
 
 import json
 import subprocess
@@ -69,3 +69,25 @@ def test_compiled_bf16_features_match_eager(saved_model_dir):
             for compile in (False, True)
         )
     np.testing.assert_allclose(compiled["layer4"], eager["layer4"], rtol=5e-2, atol=5e-2)
+
+
+def test_fp16_with_loss_scaling_trains_finite_and_resumes_exactly(tmp_path):
+    """fp16 autocast with the gradient scaler on the GPU (the path for V100/T4): finite losses,
+    skipped steps logged, and a run stopped at step 2 and resumed ends where a straight run does
+    (within the noise of GPU kernels that need not be deterministic)."""
+    from mocoim_hub.pretraining import Callback, PretrainingInterrupted, pretrain
+
+    class StopAt2(Callback):
+        def on_step_end(self, trainer, step, metrics):
+            if step == 2:
+                trainer.request_stop()
+
+    run = dict(device="cuda", precision="fp16", max_steps=4, log_every=1, num_workers=2,
+               knn_every=0, report_to=[], channels_last=False)  # fmt: skip
+    straight = pretrain("demo", tmp_path / "straight", **run)
+    assert "skipped_steps" in finite_records(tmp_path / "straight")[-1]
+    with pytest.raises(PretrainingInterrupted):
+        pretrain("demo", tmp_path / "stopped", callbacks=[StopAt2()], **run)
+    resumed = pretrain("demo", tmp_path / "stopped", resume=True, **run)
+    assert resumed.steps == straight.steps == 4
+    assert resumed.metrics["loss"] == pytest.approx(straight.metrics["loss"], rel=1e-2)

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from hub_server import HUB_TOKEN
 from huggingface_hub import ModelCard
-from test_pretrain import cli
+from test_pretrain import TINY, cli
 
 EMBED = """
     import json, sys, torch
@@ -68,13 +68,21 @@ def test_pretrain_push_then_load_from_the_hub_online_and_offline(tmp_path, hub, 
     assert offline["pooled"] == pytest.approx(local["pooled"], abs=1e-5)
 
 
-@pytest.mark.slow
-def test_failed_push_keeps_the_trained_model_and_prints_the_retry_command(tmp_path, hub):
+def test_failed_push_keeps_the_trained_model_and_prints_the_retry_command(
+    tmp_path, hub, monkeypatch, capsys
+):
+    import mocoim_hub.hub
+    from mocoim_hub.commands.pretrain import main
+
+    monkeypatch.setattr(mocoim_hub.hub.time, "sleep", lambda seconds: None)  # retries at once
     hub.fail("/api/repos/create", status=500)
     run = tmp_path / "run"
-    result = cli(run, "--max-steps", "1", "--push-to-hub", "--hub-model-id", "org/x")
-    assert result.returncode == 1
-    assert f"mocoim-hub push {run / 'model'} org/x" in result.stderr
-    assert f"The saved model is in {run / 'model'}" in result.stderr
+    with pytest.raises(SystemExit) as failed:
+        main(["--output-dir", str(run), *TINY, "--max-steps", "1", "--push-to-hub",
+              "--hub-model-id", "org/x"])  # fmt: skip
+    message = str(failed.value.code)
+    assert f"mocoim-hub push {run / 'model'} org/x" in message
+    assert f"The saved model is in {run / 'model'}" in message
+    assert "after 4 attempts" in message and HUB_TOKEN not in message + capsys.readouterr().err
     assert {"README.md", "model.safetensors"} <= {p.name for p in (run / "model").iterdir()}
-    assert (run / "checkpoint.pt").exists() and HUB_TOKEN not in result.stderr
+    assert (run / "checkpoint.pt").exists()

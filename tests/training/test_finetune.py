@@ -23,14 +23,14 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--models", str(model_dir), "random", "--output-dir",
          str(tmp_path / "out"), "--fractions", "0.01", "--seeds", "0", "1", "--modes", "linear",
-         "full", "--epochs", "1", "--bootstrap", "50", "--push-to-hub", "--hub-model-id", "org/demo",
+         "--bootstrap", "50", "--push-to-hub", "--hub-model-id", "org/demo",
          "--compare", str(DEMO_LONG)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         "| demo | linear | 1 % | 2 |" in result.stdout
-        and "| random | full | 1 % | 2 |" in result.stdout
+        and "| random | linear | 1 % | 2 |" in result.stdout
     )
     comparison = result.stdout.split("Beside the results in")[1]  # the committed long run's rows
     assert "| demo | linear | 1 % | 2 |" in comparison
@@ -38,12 +38,12 @@ def test_sweep_writes_results_updates_the_card_and_pushes(tmp_path, tiny_config,
 
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert {r["model"] for r in results["runs"]} == {"demo", "random"}
-    assert len(results["runs"]) == 2 * 2 * 2  # models x modes x seeds
+    assert len(results["runs"]) == 2 * 2  # models x seeds (full fine-tuning: the test below)
     assert (tmp_path / "out" / "results.png").exists()
 
     card = ModelCard.load(model_dir / "README.md")
     table_values = {(r.metric_type, r.metric_name) for r in card.data.eval_results}
-    assert ("accuracy", "accuracy, full, 1 % labels") in table_values
+    assert ("accuracy", "accuracy, linear, 1 % labels") in table_values
 
     def summary(model: str) -> dict:
         return next(s for s in results["summary"] if (s["model"], s["mode"], s["label_fraction"],
