@@ -1,6 +1,6 @@
 """The package's import graph is a DAG: no module imports, directly or through others (at module
-level or inside a function), a module that imports it back. Imports for type checking only and
-a module's import of its own parent packages (which Python runs first anyway) are not edges."""
+level, inside a function or for type checking only), a module that imports it back. A module's
+import of its own parent packages (which Python runs first anyway) is not an edge."""
 
 import ast
 from pathlib import Path
@@ -17,17 +17,8 @@ def imports_of(path: Path) -> set[str]:
     """The mocoim_hub modules a file imports anywhere in it (relative imports resolved)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text())
-    typing_only = {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
-        for child in ast.walk(node)
-    }
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:

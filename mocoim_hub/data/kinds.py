@@ -20,6 +20,7 @@ from .adapters import (
     nih_chestxray14,
     torch_dataset,
 )
+from .default import require_datasets
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def open_data(data: Any, **kwargs) -> dict[str, ImageDataset]:
         if "train" not in data:
             raise ValueError(f"Expected a 'train' split among the splits given, got {list(data)}.")
         return dict(data)
-    if type(data).__module__.startswith("datasets"):
+    datasets = require_datasets()
+    if isinstance(data, datasets.Dataset | datasets.DatasetDict):
         tables = data.values() if isinstance(data, Mapping) else [data]
         labelled = all("label" in table.column_names for table in tables)
         return hf_dataset(data, label_column="label" if labelled else None, **kwargs)

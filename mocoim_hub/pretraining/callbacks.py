@@ -19,16 +19,44 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
+from ..data.adapters import ImageDataset
+from ..image_processing_mocoim import MocoImImageProcessor
+from ..modeling_mocoim import MocoImModel
 from .checkpoint import save_checkpoint
+from .distributed import Distributed
 from .metrics import MetricsLog
 from .monitor import KnnMonitor
+from .precision import MixedPrecision
+from .recipe import PretrainRecipe
 from .trackers import Tracker, open_trackers
 
-if TYPE_CHECKING:
-    from .recipe import PretrainRecipe
-    from .trainer import Pretrainer
+
+class TrainingRun(Protocol):
+    """What a callback may read and ask of the run it is called by (a `Pretrainer`)."""
+
+    recipe: PretrainRecipe
+    output_dir: Path
+    checkpoint_path: Path
+    world: Distributed
+    splits: dict[str, ImageDataset]
+    processor: MocoImImageProcessor
+    precision: MixedPrecision
+    steps_per_epoch: int
+    total_steps: int
+    batch: int  # micro-batches consumed since the very beginning
+    training_s: float  # seconds spent training so far, as of the step's end
+
+    @property
+    def encoder(self) -> MocoImModel: ...
+
+    def encoder_copy(self) -> MocoImModel: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def request_stop(self) -> None: ...
 
 
 class Callback:
@@ -36,13 +64,13 @@ class Callback:
 
     order = 0
 
-    def on_train_start(self, trainer: Pretrainer) -> None:
+    def on_train_start(self, trainer: TrainingRun) -> None:
         pass
 
-    def on_step_end(self, trainer: Pretrainer, step: int, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         pass
 
-    def on_train_end(self, trainer: Pretrainer, outcome: str) -> None:
+    def on_train_end(self, trainer: TrainingRun, outcome: str) -> None:
         pass
 
 
@@ -56,7 +84,7 @@ class KnnMonitoring(Callback):
         self.every, self.bank_size, self.query_size = every, bank_size, query_size
         self.monitor: KnnMonitor | None = None
 
-    def on_train_start(self, trainer: Pretrainer) -> None:
+    def on_train_start(self, trainer: TrainingRun) -> None:
         KnnMonitor.check_labels(trainer.splits["train"])
         if "validation" not in trainer.splits:
             raise ValueError(
@@ -70,7 +98,7 @@ class KnnMonitoring(Callback):
                 self.bank_size, self.query_size, seed=trainer.recipe.seed,
             )  # fmt: skip
 
-    def on_step_end(self, trainer: Pretrainer, step: int, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         if self.monitor is not None and (step % self.every == 0 or step == trainer.total_steps):
             with trainer.precision.autocast:
                 metrics["knn_top1"] = self.monitor.accuracy(trainer.encoder)
@@ -87,7 +115,7 @@ class Snapshots(Callback):
             raise ValueError(f"Snapshots needs every >= 1 step, got {every}.")
         self.every = every
 
-    def on_step_end(self, trainer: Pretrainer, step: int, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         if step == 0 or step % self.every or not trainer.world.is_main:
             return
         folder = trainer.output_dir / "snapshots" / f"step-{step:06d}"
@@ -112,14 +140,14 @@ class MetricsLogger(Callback):
         self.log: MetricsLog | None = None
         self.trackers: list[Tracker] = []
 
-    def on_train_start(self, trainer: Pretrainer) -> None:
+    def on_train_start(self, trainer: TrainingRun) -> None:
         if trainer.world.is_main:
             self.log = MetricsLog(trainer.output_dir)
             name = trainer.output_dir.resolve().name
             config = trainer.recipe.to_dict()
             self.trackers = open_trackers(self.report_to, trainer.output_dir, name, config)
 
-    def on_step_end(self, trainer: Pretrainer, step: int, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         if self.log is None or not metrics:
             return
         record = {**metrics, "training_s": round(trainer.training_s, 2)}
@@ -127,7 +155,7 @@ class MetricsLogger(Callback):
         for tracker in self.trackers:
             tracker.log(step, record)
 
-    def on_train_end(self, trainer: Pretrainer, outcome: str) -> None:
+    def on_train_end(self, trainer: TrainingRun, outcome: str) -> None:
         for tracker in self.trackers:
             tracker.close()
         self.trackers, self.log = [], None
@@ -145,18 +173,18 @@ class Checkpointer(Callback):
         self.every = every
         self.saved_batch: int | None = None
 
-    def on_train_start(self, trainer: Pretrainer) -> None:
+    def on_train_start(self, trainer: TrainingRun) -> None:
         self.saved_batch = trainer.batch if trainer.batch else None  # resumed: that one is saved
 
-    def on_step_end(self, trainer: Pretrainer, step: int, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         if step > 0 and step % self.every == 0:
             self.save(trainer)
 
-    def on_train_end(self, trainer: Pretrainer, outcome: str) -> None:
+    def on_train_end(self, trainer: TrainingRun, outcome: str) -> None:
         if outcome != "failed" and self.saved_batch != trainer.batch:
             self.save(trainer)
 
-    def save(self, trainer: Pretrainer) -> None:
+    def save(self, trainer: TrainingRun) -> None:
         if trainer.world.is_main:
             save_checkpoint(trainer.state_dict(), trainer.checkpoint_path)
         self.saved_batch = trainer.batch
@@ -170,10 +198,10 @@ class TimeLimit(Callback):
         self.seconds = seconds
         self.deadline = 0.0
 
-    def on_train_start(self, trainer: Pretrainer) -> None:
+    def on_train_start(self, trainer: TrainingRun) -> None:
         self.deadline = time.monotonic() + self.seconds
 
-    def on_step_end(self, trainer: Pretrainer, step: int, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         if time.monotonic() >= self.deadline:
             trainer.request_stop()
 
