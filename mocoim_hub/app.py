@@ -61,6 +61,7 @@ class Serving:
 
     models: dict[str, logic.LoadedModel]
     max_upload_bytes: int
+    gallery: str | None = None  # the Retrieve tab's images (default: the embedded test split)
 
 
 def _output_folder() -> Path:
@@ -137,7 +138,7 @@ def run_compare(serving: Serving, name: str, first: bytes | None, second: bytes 
 
 def run_retrieve(serving: Serving, name: str, upload: bytes | None):
     loaded, pixels = _model_and_pixels(serving, name, upload)
-    neighbours = logic.gallery(loaded.source).nearest(logic.embed(loaded, pixels))
+    neighbours = logic.gallery(loaded.source, serving.gallery).nearest(logic.embed(loaded, pixels))
     files = _as_files([image for image, _ in neighbours], _output_folder())
     return list(zip(files, [caption for _, caption in neighbours], strict=True))
 
@@ -159,13 +160,18 @@ def load_models(specs: Sequence[str]) -> dict[str, logic.LoadedModel]:
 
 
 def build_demo(
-    models: str | Sequence[str] | None = None, max_file_size_mb: int = MAX_FILE_SIZE_MB
+    models: str | Sequence[str] | None = None,
+    max_file_size_mb: int = MAX_FILE_SIZE_MB,
+    gallery: str | None = None,
 ) -> gr.Blocks:
     """The demo serving `models` (folders or Hub ids, `NAME=SOURCE` to name one); default
-    `$MOCOIM_MODEL` (comma-separated) or the README's `runs/demo/model`. Launch it with `launch`
-    and the same `max_file_size_mb`."""
+    `$MOCOIM_MODEL` (comma-separated) or the README's `runs/demo/model`. The Retrieve tab searches
+    `gallery` (a folder, glob or CSV/TSV file; default: the embedded dataset's test split).
+    Launch it with `launch` and the same `max_file_size_mb`."""
     specs = [models] if isinstance(models, str) else list(models or logic.default_model_sources())
-    served = Serving(load_models(specs), max_file_size_mb * 2**20)
+    if gallery is not None:
+        logic.gallery_images(gallery)  # a wrong path fails at start, not at the first request
+    served = Serving(load_models(specs), max_file_size_mb * 2**20, gallery)
     examples = [[str(p)] for p in example_files().values()]
     with gr.Blocks(title="MoCo-IM encoder explorer", delete_cache=(300, 900)) as demo:
         gr.Markdown(INTRO)
@@ -211,9 +217,8 @@ def build_demo(
         with gr.Tab("Retrieve"):
             upload_r = gr.File(label="Image or DICOM", type=UPLOAD)
             button_r = gr.Button("Find nearest gallery images", variant="primary")
-            neighbours = gr.Gallery(
-                label="Nearest images of the embedded dataset's test split", columns=8
-            )
+            searched = gallery or "the embedded dataset's test split"
+            neighbours = gr.Gallery(label=f"Nearest images of {searched}", columns=8)
             button_r.click(
                 partial(run_retrieve, served), [model, upload_r], neighbours, api_name="retrieve"
             )
@@ -231,8 +236,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--max-file-size", type=int, default=MAX_FILE_SIZE_MB, metavar="MB",
         help=f"largest upload accepted, refused before it is stored (default {MAX_FILE_SIZE_MB})",
     )  # fmt: skip
+    parser.add_argument(
+        "--gallery", metavar="PATH",
+        help="images the Retrieve tab searches: a folder (walked recursively), a glob or a "
+        "CSV/TSV file (default: the embedded dataset's test split)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    launch(build_demo(args.model, args.max_file_size), args.max_file_size)
+    try:
+        demo = build_demo(args.model, args.max_file_size, args.gallery)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(f"--gallery: {error}")
+    launch(demo, args.max_file_size)
 
 
 def launch(demo: gr.Blocks, max_file_size_mb: int = MAX_FILE_SIZE_MB, **options) -> None:

@@ -131,6 +131,7 @@ FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a list of numbers >= 0, one per intermediate layer",
     ),
     "pretraining_hparams": (_optional(lambda v: isinstance(v, dict)), "a dict of settings or null"),
+    "pretraining_data": (_optional(lambda v: isinstance(v, dict)), "a dict of counts or null"),
     "finetuning_hparams": (_optional(lambda v: isinstance(v, dict)), "a dict of settings or null"),
     "id2label": (
         _optional(_label_names),
@@ -169,6 +170,8 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
         intermediate_layers: stages (1..4) the intermediate loss was applied to.
         intermediate_weights: weight of the loss at each of those stages.
         pretraining_hparams: the full resolved pretraining recipe, rendered into model cards.
+        pretraining_data: what pretraining read (name, images, DICOM files, patients, splits used),
+            for the model cards of models trained on a user's own images.
         finetuning_hparams: for a fine-tuned classifier, how it was fine-tuned (dataset, label
             fraction, optimiser settings, chosen epoch), rendered into its model card.
         out_features, out_indices: the stages `MocoImBackbone` returns (names in `STAGE_NAMES` or
@@ -196,6 +199,7 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
     intermediate_layers: list[int] | None = None
     intermediate_weights: list[float] | None = None
     pretraining_hparams: dict[str, Any] | None = None
+    pretraining_data: dict[str, Any] | None = None
     finetuning_hparams: dict[str, Any] | None = None
 
     def __post_init__(self, **kwargs):

@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import torch
 import torch.nn.functional as F
 
 from .configuration_mocoim import STAGE_NAMES, MocoImConfig
-from .data.adapters import ImageDataset, default_dataset
+from .data.adapters import ImageDataset, concatenate, default_dataset
+from .data.kinds import kind_for, open_dataset
+from .data.summary import summarize
 from .features import extract_features
 from .image_processing_mocoim import MocoImImageProcessor
-from .imaging import load_image
+from .imaging import load_image, pil_to_array, scale_intensity
 from .modeling_mocoim import MocoImForImageClassification, MocoImModel
 from .sources import ModelNotFoundError, check_model_source
 
@@ -178,9 +181,11 @@ def classify(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, float]:
 
 @dataclass
 class Gallery:
-    """The embedded dataset's test split, embedded once per model (cached on disk)."""
+    """Images embedded once per model (cached on disk): the embedded dataset's test split, or
+    the images of a folder, glob or CSV/TSV file (`mocoim-app --gallery`)."""
 
     dataset: ImageDataset
+    rows: torch.Tensor  # (n,): the dataset indices of the images that could be read
     mean: torch.Tensor  # (d,): subtracted first, as ReLU features all point the same way
     embeddings: torch.Tensor  # (n, d), centred and L2-normalised
 
@@ -189,23 +194,48 @@ class Gallery:
         best = similarity.topk(min(k, len(similarity)))
         results = []
         for score, index in zip(best.values.tolist(), best.indices.tolist(), strict=True):
-            sample = self.dataset[index]
-            label = self.dataset.label_names[int(sample["labels"])]
-            results.append(
-                (
-                    np.asarray(sample["image"]),
-                    f"{label} · cosine distance {max(1 - score, 0.0):.3f}",
-                )
-            )
+            row = int(self.rows[index])
+            sample = self.dataset[row]
+            results.append((displayable(sample["image"]),
+                            f"{self._caption(row, sample)} · cosine distance {max(1 - score, 0.0):.3f}"))  # fmt: skip
         return results
+
+    def _caption(self, row: int, sample: dict) -> str:
+        if self.dataset.labelled and sample["labels"].ndim == 0:
+            return self.dataset.label_names[int(sample["labels"])]
+        source = self.dataset.images[int(self.dataset.rows[row])]
+        return Path(source).name if isinstance(source, str | os.PathLike) else f"image {row}"
+
+
+def displayable(image) -> np.ndarray:
+    """An image as 8-bit pixels for the browser (16-bit and DICOM intensities scaled down)."""
+    array = pil_to_array(image) if isinstance(image, PIL.Image.Image) else np.asarray(image)
+    return (scale_intensity(array, "dtype") * 255).round().astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=4)
-def gallery(source: str) -> Gallery:
+def gallery_images(path: str | None = None) -> ImageDataset:
+    """The images a gallery shows: those of `path` (a folder, glob or CSV/TSV file, every split),
+    unreadable ones skipped; without a path, the embedded dataset's test split."""
+    if path is None:
+        return default_dataset()["test"]
+    kind = kind_for(None, path)
+    splits = open_dataset(kind, path, on_bad_image="skip")
+    print(summarize(splits, kind, path))
+    dataset = concatenate(list(splits.values()))
+    dataset.transform = None
+    return dataset
+
+
+@functools.lru_cache(maxsize=4)
+def gallery(source: str, path: str | None = None) -> Gallery:
+    """The gallery of `path` (default: the embedded test split) embedded by the model `source`."""
     loaded = load_model(source)
-    test = default_dataset()["test"]
-    features = extract_features(loaded.encoder, test, processor=loaded.processor, num_workers=0,
+    images = gallery_images(path)
+    features = extract_features(loaded.encoder, images, processor=loaded.processor, num_workers=0,
                                 cache_dir=CACHE_DIR / "gallery", progress=False)["layer4"]  # fmt: skip
     features = torch.from_numpy(features)
+    readable = torch.isfinite(features).all(dim=1)
+    features = features[readable]
     mean = features.mean(0)
-    return Gallery(test, mean, F.normalize(features - mean, dim=1))
+    return Gallery(images, readable.nonzero()[:, 0], mean, F.normalize(features - mean, dim=1))

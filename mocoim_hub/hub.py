@@ -21,7 +21,14 @@ import httpx2
 from huggingface_hub import CommitInfo, HfApi, get_session
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RemoteEntryNotFoundError
 
-from .model_card import LOSS_CURVE_FILE, is_unedited, save_evaluations, write_model_card
+from .model_card import (
+    BASELINES_FILE,
+    EVAL_RESULTS_FILE,
+    LOSS_CURVE_FILE,
+    is_unedited,
+    save_evaluations,
+    write_model_card,
+)
 from .results import Estimate
 
 T = TypeVar("T")
@@ -46,6 +53,8 @@ def save_for_hub(
     """Write everything a Hub repo of this model holds into `folder`: weights, config, processor,
     code for `trust_remote_code`, loss curve, evaluation results and the rendered model card."""
     folder = Path(folder)
+    for name in (EVAL_RESULTS_FILE, BASELINES_FILE):  # results of a model saved here before
+        (folder / name).unlink(missing_ok=True)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     if loss_curve is not None and Path(loss_curve).exists():

@@ -189,6 +189,17 @@ def _decode_frame(pydicom, source: Any, header: Any, name: str, frame: int) -> n
     return values
 
 
+def dicom_patient_id(path: str | os.PathLike) -> str | None:
+    """The `PatientID` of a DICOM file's header (no pixel is read), None when it has none or the
+    header cannot be read (the file's problem is then reported when its pixels are)."""
+    pydicom = _import_pydicom()
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])
+    except Exception:  # pydicom raises many types for malformed files
+        return None
+    return str(header.get("PatientID", "") or "").strip() or None
+
+
 def _transfer_syntax(pydicom, stream: BinaryIO, name: str):
     """The file's transfer syntax, read from its meta header. pydicom inflates a deflated dataset
     whole, so such a file is inflated here first, a chunk at a time and keeping nothing: one that

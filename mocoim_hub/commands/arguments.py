@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import types
 import typing
 from pathlib import Path
 
 from ..hub import PushError, push_to_hub
-from ..pretraining.recipe import PretrainRecipe
+from ..pretraining.recipe import FIELD_HELP, PretrainRecipe
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,12 +23,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + item.name.replace("_", "-")
         if isinstance(hint, types.UnionType):  # `T | None`: the flag takes a T
             hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        text = FIELD_HELP.get(item.name)
         if hint is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(hint) is list:
-            group.add_argument(flag, type=typing.get_args(hint)[0], nargs="+", default=None)
+            group.add_argument(
+                flag, type=typing.get_args(hint)[0], nargs="+", default=None, help=text
+            )
         else:
-            group.add_argument(flag, type=hint, default=None)
+            group.add_argument(flag, type=hint, default=None, help=text)
 
 
 def recipe_overrides(args: argparse.Namespace) -> dict[str, typing.Any]:
@@ -37,6 +41,18 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, typing.Any]:
         for f in dataclasses.fields(PretrainRecipe)
         if getattr(args, f.name, None) is not None
     }
+
+
+def data_flags(kind: str | None, path: str | None, options: dict[str, typing.Any]) -> str:
+    """The flags that name the same images again, for the next command a program suggests."""
+    if path is None:
+        return "" if kind in (None, "default") else f" --dataset {kind}"
+    flags = [f"--dataset {kind}", f"--data-path {shlex.quote(path)}"]
+    for name, value in options.items():
+        if value:
+            values = value if isinstance(value, list) else [value]
+            flags.append("--" + name.replace("_", "-") + " " + shlex.join(map(str, values)))
+    return " " + " ".join(flags)
 
 
 def add_hub_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,10 +11,20 @@ from pathlib import Path
 import torch
 
 from ..data.adapters import ImageDataset
-from ..data.kinds import CUSTOM_DATASET, DATASETS, card_info, open_dataset
+from ..data.kinds import (
+    DATA_PATH_HELP,
+    DATASETS,
+    TABLE_OPTIONS,
+    data_name,
+    kind_for,
+    kinds_help,
+    open_dataset,
+)
+from ..data.summary import summarize, write_data_record
 from ..demo import DEFAULT_MODEL
 from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
 from ..sources import check_model_source
+from .arguments import data_flags
 
 RANDOM = "random"
 
@@ -28,8 +38,7 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
         "for a random-init baseline of the first model's architecture",
     )
     parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--dataset", default="default", choices=list(DATASETS), help="dataset kind")
-    parser.add_argument("--data-path", help="where the dataset is (not needed for default)")
+    add_data_arguments(parser)
     parser.add_argument(
         "--fractions",
         type=float,
@@ -41,6 +50,45 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="labelled-subset seeds"
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which images: `--data-path` (a folder, a glob or a CSV/TSV file) and how to read it."""
+    group = parser.add_argument_group("data (default: the embedded dataset)")
+    group.add_argument("--data-path", help=DATA_PATH_HELP)
+    group.add_argument("--dataset", choices=[k for k in DATASETS if k != "python"],
+                       help=f"dataset kind, inferred from --data-path when left out: {kinds_help()}")  # fmt: skip
+    for name, text in TABLE_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        group.add_argument(flag, nargs="+" if name == "labels" else None, help=text)
+    group.add_argument("--dataset-name", help="what results and cards call the data (default: "
+                       "the folder's name)")  # fmt: skip
+    group.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                       help="an unreadable image stops the run (error) or is skipped and counted")  # fmt: skip
+
+
+def open_data_arguments(
+    args: argparse.Namespace, output_dir: Path | None = None
+) -> tuple[dict[str, ImageDataset], str]:
+    """The splits of the data the arguments name, and the data's name; prints what was read and
+    writes it (data.json, splits.csv) to `output_dir`. Bad data exits with one line."""
+    options = {name: getattr(args, name) for name in TABLE_OPTIONS}
+    try:
+        kind = kind_for(args.dataset, args.data_path)
+        splits = open_dataset(kind, args.data_path, options, on_bad_image=args.on_bad_image)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(str(error)) from None
+    summary = summarize(splits, kind, args.data_path)
+    print(summary)
+    if output_dir is not None:
+        write_data_record(splits, summary, output_dir, split_seed=0)
+    return splits, args.dataset_name or data_name(kind, args.data_path)
+
+
+def data_flags_of(args: argparse.Namespace) -> str:
+    """The data flags of these arguments, to repeat in the next command suggested."""
+    kind = kind_for(args.dataset, args.data_path)
+    return data_flags(kind, args.data_path, {name: getattr(args, name) for name in TABLE_OPTIONS})
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
@@ -77,12 +125,10 @@ def load_encoders(specs: Sequence[str], device: str = "cpu") -> list[Encoder]:
 def load_models_and_data(
     args: argparse.Namespace,
 ) -> tuple[list[Encoder], dict[str, ImageDataset], str]:
-    """The encoders, the dataset's splits and the dataset's display name."""
-    encoders = load_encoders(args.models, args.device)
-    splits = open_dataset(args.dataset, args.data_path)
-    info = card_info(args.dataset)
-    name = args.dataset if info is CUSTOM_DATASET else info.name
-    return encoders, splits, name
+    """The encoders, the dataset's splits and the dataset's display name (the data is read
+    first: a wrong path costs no model loading)."""
+    splits, name = open_data_arguments(args, args.output_dir)
+    return load_encoders(args.models, args.device), splits, name
 
 
 def demo_command(model: str) -> str:

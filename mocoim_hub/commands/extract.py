@@ -1,7 +1,11 @@
 """Embed images with a MoCo-IM encoder: pooled features of chosen layers, saved as .npz.
 
     mocoim-extract --model org/mocoim-nih chest1.png chest2.dcm
+    mocoim-extract --model runs/demo/model my_images/ 'scans/**/IM*' labels.csv --skip-bad-images
     mocoim-extract --init resnet18 --save-model runs/random-resnet18
+
+Images are named as everywhere else: files, folders (walked recursively, DICOM with or without a
+suffix), globs and CSV/TSV files (their --image-column).
 
 Without image paths it embeds the real medical images that installed packages ship (a fundus
 photograph, an immunohistochemistry slide and a CT slice) and prints their cosine similarities.
@@ -20,6 +24,7 @@ import torch
 from .. import MocoImConfig, MocoImImageProcessor, MocoImModel
 from ..configuration_mocoim import BACKBONES, STAGE_NAMES
 from ..data.adapters import SKIP_HINT
+from ..data.files import image_files
 from ..examples import example_images
 from ..features import embed_images
 
@@ -32,7 +37,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     source.add_argument("--model", help="MoCo-IM folder or Hub id")
     source.add_argument("--init", choices=list(BACKBONES), help="a randomly initialised encoder")
     parser.add_argument(
-        "images", nargs="*", help="image or DICOM files (default: bundled examples)"
+        "images", nargs="*",
+        help="image or DICOM files, folders, globs or CSV/TSV files (default: bundled examples)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--image-column", default="image", help="column of image paths in a CSV/TSV file"
     )
     parser.add_argument("--num-channels", type=int, default=1, choices=(1, 3), help="with --init")
     parser.add_argument("--image-size", type=int, default=224, help="with --init")
@@ -62,6 +71,14 @@ def load_encoder(args: argparse.Namespace) -> tuple[MocoImModel, MocoImImageProc
     return MocoImModel(config), MocoImImageProcessor.from_model_config(config)
 
 
+def named_images(locations: Sequence[str], image_column: str) -> dict[str, Path]:
+    """The image files the arguments name, by path, after printing how many were found."""
+    paths, listing = image_files(locations, image_column)
+    ignored = f"; {listing.ignored} other file(s) ignored" if listing.ignored else ""
+    print(f"read {len(paths)} images ({listing.dicom} DICOM) from {listing.location}{ignored}")
+    return {str(path): path for path in paths}
+
+
 def cosine_similarities(features: np.ndarray) -> np.ndarray:
     unit = features / np.linalg.norm(features, axis=1, keepdims=True).clip(1e-12)
     return unit @ unit.T
@@ -74,7 +91,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.save_pretrained(args.save_model)
         processor.save_pretrained(args.save_model)
         print(f"saved encoder + image processor to {args.save_model}")
-    images = {path: path for path in args.images} or example_images()
+    try:
+        images = named_images(args.images, args.image_column) if args.images else example_images()
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(str(error))
     try:
         features = embed_images(model, processor, list(images.values()), layers=args.layers,
                                 batch_size=args.batch_size, compile=args.compile,

@@ -52,6 +52,7 @@ from .arguments import add_hub_arguments, check_hub_arguments, publish
 from .evaluation import (
     RANDOM,
     add_model_and_data_arguments,
+    data_flags_of,
     demo_command,
     load_models_and_data,
     parse_model_spec,
@@ -134,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         folder = Path(parse_model_spec(spec)[1])
         if spec != RANDOM and folder.is_dir():
             baselines = baseline_evaluations(results, encoder.name)  # measured beside it
-            save_evaluations(card_evaluations(results, encoder.name), folder, baselines)
+            replaced = save_evaluations(card_evaluations(results, encoder.name), folder, baselines)
+            for line in replaced:
+                print(f"replaced the earlier result on the card of {folder}: {line}")
             own_card = folder == first and not args.save_model  # else the id is the classifier's
             write_model_card(folder, args.hub_model_id if own_card else None)
             print(f"added the results to the model card in {folder}")
@@ -154,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         publish(first, args)
     shown = args.save_model or first
     print(f"\nNext:\n  {demo_command(str(shown))}   # the Gradio demo on {shown}\n"
-          f"  mocoim-analyze --models {args.models[0]} random --output-dir "
+          f"  mocoim-analyze --models {args.models[0]} random{data_flags_of(args)} --output-dir "
           f"{args.output_dir.parent / 'analysis'}   # CKA, layer-wise probing, KS")  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from .arguments import (
     add_hub_arguments,
     add_recipe_arguments,
     check_hub_arguments,
+    data_flags,
     publish,
     recipe_overrides,
 )
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"saved the encoder and its model card to {model_dir} (checkpoint, metrics.jsonl "
               f"and loss_curves.png in {args.output_dir})")  # fmt: skip
         publish(model_dir, args)
-        print(f"Next: mocoim-finetune --models {model_dir} random --output-dir "
+        data = data_flags(recipe.dataset, recipe.data_path, recipe.table_options)
+        print(f"Next: mocoim-finetune --models {model_dir} random{data} --output-dir "
               f"{args.output_dir / 'few-label'}   # few-label evaluation against random init")  # fmt: skip
     return 0
 

@@ -1,9 +1,13 @@
 """Dataset adapters: every source yields the same samples, `{"image", "labels", "patient_id"}`.
 
-- `image_folder(root)`: `root/<class>/<image>` (via `datasets`' imagefolder builder).
+- `images(location)`: every image under a folder (recursively, DICOM included) or a glob,
+  unlabelled.
+- `image_folder(root)`: `root/<class>/...` (or `root/<split>/<class>/...`), DICOM included.
+- `image_table(csv, image_column=, label_column=, patient_column=, label_separator=, labels=)`:
+  the images a CSV/TSV file lists, labels and patients from the columns named.
 - `hf_dataset(name_or_dir, image_column=, label_column=)`: a Hub dataset id, a `save_to_disk`
   folder, or a local data folder `datasets.load_dataset` understands.
-- `nih_chestxray14(root)`: NIH ChestX-ray14: `Data_Entry_2017*.csv` + image folders; official
+- `nih_chestxray14(root)`: NIH ChestX-ray14: `Data_Entry_2017*.csv` as an image table; official
   `train_val_list.txt`/`test_list.txt` when present, else a patient-disjoint 70/10/20 split.
 - `idc_histopathology(root)`: breast IDC patches, `<patient>/<0|1>/*_class<0|1>.png`.
 - `diabetic_retinopathy(csv, images)`: `image,level` CSV; binary "referable" (level >= 2) or
@@ -17,8 +21,6 @@ naming the file; `"skip"` drops them, counts them and reports the first few path
 
 from __future__ import annotations
 
-import csv
-import gzip
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -31,6 +33,16 @@ import torch
 
 from ..imaging import load_image
 from .default import load_default_dataset, require_datasets
+from .files import (
+    IMAGE_SUFFIXES,
+    Listing,
+    find_images,
+    image_kind,
+    patient_ids,
+    read_image_table,
+    read_rows,
+    split_of,
+)
 from .splits import patient_disjoint_split
 
 logger = logging.getLogger(__name__)
@@ -39,7 +51,6 @@ NIH_FINDINGS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
 )  # fmt: skip
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 BadImagePolicy = Literal["error", "skip"]
 SKIP_HINT = "pass on_bad_image='skip'"  # commands name their own flag in its place
@@ -83,6 +94,7 @@ class ImageDataset(torch.utils.data.Dataset):
         transform: Callable | None = None,
         on_bad_image: BadImagePolicy = "error",
         rows: np.ndarray | None = None,
+        listing: Listing | None = None,
     ):
         if on_bad_image not in ("error", "skip"):
             raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}.")
@@ -106,6 +118,7 @@ class ImageDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.on_bad_image = on_bad_image
         self.bad_images = BadImages()
+        self.listing = listing  # where the files came from, what was left out (shared by subsets)
 
     @property
     def labelled(self) -> bool:
@@ -157,14 +170,68 @@ class ImageDataset(torch.utils.data.Dataset):
             self.transform,
             self.on_bad_image,
             rows=self.rows[indices],
+            listing=self.listing,
         )
+
+
+def concatenate(datasets: Sequence[ImageDataset]) -> ImageDataset:
+    """The images of several datasets (e.g. splits) as one, read lazily; labels and patient ids
+    are kept when every part has them alike."""
+    first = datasets[0]
+    if all(d.images is first.images for d in datasets):  # subsets of one dataset: one row list
+        images, rows = first.images, np.concatenate([d.rows for d in datasets])
+    else:
+        images, rows = _Chained([_Rows(d) for d in datasets]), None
+    alike = all(
+        d.label_names == first.label_names and d.labels.ndim == first.labels.ndim for d in datasets
+    )
+    labelled = first.labelled and alike
+    patients = None
+    if all(d.patient_ids is not None for d in datasets):
+        patients = np.concatenate([d.patient_ids for d in datasets])
+    return ImageDataset(
+        images, np.concatenate([d.labels for d in datasets]) if labelled else None,
+        first.label_names if labelled else [], patients, first.transform, first.on_bad_image,
+        rows=rows, listing=first.listing,
+    )  # fmt: skip
+
+
+class _Rows(Sequence):
+    """The images of a dataset's rows, in order, read when indexed."""
+
+    def __init__(self, dataset: ImageDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset.images[int(self.dataset.rows[index])]
+
+
+class _Chained(Sequence):
+    """Several sequences read as one."""
+
+    def __init__(self, parts: Sequence[Sequence]):
+        self.parts = list(parts)
+        self.starts = np.cumsum([0, *(len(p) for p in self.parts)])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, index: int) -> Any:
+        part = int(np.searchsorted(self.starts, index, side="right")) - 1
+        return self.parts[part][index - int(self.starts[part])]
 
 
 # --- sources -------------------------------------------------------------------------------------
 
 
-def _check_files(paths: Sequence[Path], on_bad_image: BadImagePolicy) -> np.ndarray:
-    """Mask of usable files; missing and zero-byte files are errors or skipped with a report."""
+def _check_files(
+    paths: Sequence[Path], on_bad_image: BadImagePolicy, listing: Listing
+) -> np.ndarray:
+    """Mask of usable files; missing and zero-byte files are errors, or skipped and recorded in
+    `listing`."""
     bad = BadImages()
     keep = np.ones(len(paths), dtype=bool)
     for i, path in enumerate(paths):
@@ -174,6 +241,7 @@ def _check_files(paths: Sequence[Path], on_bad_image: BadImagePolicy) -> np.ndar
         if reason:
             keep[i] = False
             bad.add(str(path), reason)
+            listing.skipped.append(f"{path}: {reason}")
     if bad.count and on_bad_image == "error":
         raise ValueError(f"{bad}. Fix them, or {SKIP_HINT}.")
     if bad.count:
@@ -195,44 +263,117 @@ def _split_by_patient(
             f"{'/'.join(str(round(100 * f)) for f in SPLIT_FRACTIONS)} train/validation/test split."
         )
     dataset = ImageDataset(images, labels, label_names, patients, **kwargs)
-    return {
+    splits = {
         name: dataset.subset(part)
         for name, part in zip(("train", "validation", "test"), parts, strict=True)
     }
+    return _without_absent_labels(splits)
+
+
+def _without_absent_labels(splits: dict[str, ImageDataset]) -> dict[str, ImageDataset]:
+    """Multi-label splits without the labels that have no positive in some split (nothing could
+    be learned or measured for them), each named in a warning and in the listing."""
+    first = next(iter(splits.values()))
+    if not first.labelled or first.labels.ndim != 2:
+        return splits
+    present = np.all([split.labels.sum(axis=0) > 0 for split in splits.values()], axis=0)
+    if present.all():
+        return splits
+    dropped = [name for name, kept in zip(first.label_names, present, strict=True) if not kept]
+    logger.warning(
+        "dropping label(s) %s: no positive example in every split (%s); choose labels with "
+        "--labels (labels= in Python)", ", ".join(dropped), ", ".join(splits),
+    )  # fmt: skip
+    if first.listing is not None:
+        first.listing.dropped_labels = dropped
+    for split in splits.values():
+        split.labels = split.labels[:, present]
+        split.label_names = [n for n, kept in zip(split.label_names, present, strict=True) if kept]
+    return splits
+
+
+def images(location: str | Path, **kwargs) -> dict[str, ImageDataset]:
+    """Every image under a folder (walked recursively) or matching a glob, unlabelled, all in
+    the "train" split: what pretraining on your own images needs."""
+    paths, listing = find_images(location)
+    paths = _select(paths, _check_files(paths, kwargs.get("on_bad_image", "error"), listing))
+    return {"train": ImageDataset(paths, None, [], listing=listing, **kwargs)}
 
 
 def image_folder(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDataset]:
-    """`root/<class>/<image>` (or `root/<split>/<class>/<image>`); classes are folder names.
+    """`root/<class>/...` (or `root/<split>/<class>/...`): the class is the first folder below
+    the root (or below the split folder), images found at any depth under it, DICOM included.
 
-    Without split folders, a random 70/10/20 split is made (each image its own "patient").
+    Without split folders, a seeded patient-disjoint 70/10/20 split is made; patients are the
+    DICOM files' `PatientID`s (every other image is its own patient).
     """
-    datasets = require_datasets()
-    root = Path(root)
+    root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"No folder at {root}.")
-    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.rglob("*")):
+    paths, listing = find_images(root)
+    paths = _select(paths, _check_files(paths, kwargs.get("on_bad_image", "error"), listing))
+    split_names = [split_of(p, root) for p in paths]
+    inner = [
+        p.relative_to(root).parts[1 if s else 0 :] for p, s in zip(paths, split_names, strict=True)
+    ]
+    loose = [str(p) for p, parts in zip(paths, inner, strict=True) if len(parts) < 2]
+    if loose:
         raise ValueError(
-            f"No images under {root}; expected {root}/<class>/<image> with a suffix in "
-            f"{', '.join(IMAGE_SUFFIXES)}."
+            f"{len(loose)} image(s) belong to no class folder, e.g. {loose[0]}; an image folder "
+            f"is {root}/<class>/<image>. Read the folder unlabelled with --dataset images "
+            "(dataset='images')."
         )
-    loaded = datasets.load_dataset("imagefolder", data_dir=str(root))
-    label_names = loaded[next(iter(loaded))].features["label"].names
-    splits = {}
-    for split, table in loaded.items():
-        table = table.cast_column("image", datasets.Image(decode=False))
-        paths = [Path(item["path"]) for item in table["image"]]
-        keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
-        labels = np.asarray(table["label"])
-        splits[split] = (_select(paths, keep), labels[keep])
-    if set(splits) == {"train"}:
-        paths, labels = splits["train"]
+    label_names = sorted({parts[0] for parts in inner})
+    labels = np.asarray([label_names.index(parts[0]) for parts in inner])
+    if not any(split_names):
         return _split_by_patient(
-            paths, labels, label_names, np.asarray([str(p) for p in paths]), seed, **kwargs
+            paths, labels, label_names, patient_ids(paths), seed, listing=listing, **kwargs
         )
+    if not all(split_names):
+        raise ValueError(
+            f"{root} mixes split folders ({', '.join(sorted(set(filter(None, split_names))))}) "
+            "with other folders; put every class folder inside a split folder, or none."
+        )
+    dataset = ImageDataset(
+        paths, labels, label_names, patient_ids(paths), listing=listing, **kwargs
+    )
     return {
-        name: ImageDataset(p, y, label_names, **kwargs)
-        for name, (p, y) in _rename_splits(splits).items()
+        split: dataset.subset([i for i, s in enumerate(split_names) if s == split])
+        for split in ("train", "validation", "test")
+        if split in split_names
     }
+
+
+def image_table(
+    path: str | Path,
+    image_column: str = "image",
+    label_column: str | None = None,
+    patient_column: str | None = None,
+    label_separator: str | None = None,
+    labels: Sequence[str] | None = None,
+    seed: int = 0,
+    **kwargs,
+) -> dict[str, ImageDataset]:
+    """The images a CSV/TSV file lists (see `mocoim_hub.data.files.read_image_table`).
+
+    Unlabelled: every image in "train". Labelled: a seeded patient-disjoint 70/10/20 split
+    (patients from `patient_column`, else DICOM `PatientID`s, else one per image); a label with
+    no positive in some split is dropped with a warning naming it.
+    """
+    table = read_image_table(
+        path, image_column, label_column, patient_column, label_separator, labels
+    )
+    keep = _check_files(table.paths, kwargs.get("on_bad_image", "error"), table.listing)
+    paths = _select(table.paths, keep)
+    table.listing.dicom = sum(image_kind(p) == "dicom" for p in paths)
+    patients = table.patients[keep] if table.patients is not None else None
+    if table.labels is None:
+        dataset = ImageDataset(paths, None, [], patients, listing=table.listing, **kwargs)
+        return {"train": dataset}
+    if patients is None:
+        patients = patient_ids(paths)
+    return _split_by_patient(paths, table.labels[keep], table.label_names, patients, seed,
+                             listing=table.listing, **kwargs)  # fmt: skip
 
 
 def hf_dataset(
@@ -302,31 +443,26 @@ class _ImagesOf(Sequence):
 
 
 def nih_chestxray14(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDataset]:
-    """NIH ChestX-ray14 with its 14 findings as a multi-hot matrix ("No Finding" = all zeros)."""
-    root = Path(root)
+    """NIH ChestX-ray14: its `Data_Entry_2017*.csv` read as any image table (`Finding Labels`
+    split on `|`, the 14 findings as labels, so "No Finding" rows are all zeros), split by the
+    official lists when present, else patient-disjoint 70/10/20."""
+    root = Path(root).expanduser()
     entries = sorted(root.glob("Data_Entry_2017*.csv*"))
     if not entries:
         raise FileNotFoundError(f"No Data_Entry_2017*.csv in {root}; point root at the NIH folder.")
-    rows = _read_csv(entries[0], required=("Image Index", "Finding Labels", "Patient ID"))
-    found = {p.name: p for p in root.rglob("*.png")}
-    names = [row["Image Index"] for row in rows]
-    paths = [found.get(name, root / "images" / name) for name in names]
-    labels = np.zeros((len(rows), len(NIH_FINDINGS)), dtype=np.int64)
-    for i, row in enumerate(rows):
-        for finding in row["Finding Labels"].split("|"):
-            if finding in NIH_FINDINGS:
-                labels[i, NIH_FINDINGS.index(finding)] = 1
-    patients = np.asarray([row["Patient ID"] for row in rows])
-    keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
-    paths, names = _select(paths, keep), _select(names, keep)
-    labels, patients = labels[keep], patients[keep]
     official = root / "train_val_list.txt", root / "test_list.txt"
+    columns = dict(image_column="Image Index", label_column="Finding Labels",
+                   patient_column="Patient ID", label_separator="|", labels=NIH_FINDINGS)  # fmt: skip
     if not all(p.is_file() for p in official):
-        return _split_by_patient(paths, labels, NIH_FINDINGS, patients, seed, **kwargs)
+        return image_table(entries[0], seed=seed, **columns, **kwargs)
+    table = read_image_table(entries[0], **columns)
+    keep = _check_files(table.paths, kwargs.get("on_bad_image", "error"), table.listing)
+    paths, patients = _select(table.paths, keep), table.patients[keep]
     test_names = set(official[1].read_text().split())
-    dataset = ImageDataset(paths, labels, NIH_FINDINGS, patients, **kwargs)
-    test = np.flatnonzero([n in test_names for n in names])
-    train_val = np.setdiff1d(np.arange(len(names)), test)
+    dataset = ImageDataset(paths, table.labels[keep], NIH_FINDINGS, patients,
+                           listing=table.listing, **kwargs)  # fmt: skip
+    test = np.flatnonzero([p.name in test_names for p in paths])
+    train_val = np.setdiff1d(np.arange(len(paths)), test)
     # the official lists have no validation split: 1/8 of train_val patients, i.e. 70/10 overall
     train, validation = patient_disjoint_split(patients[train_val], (0.875, 0.125), seed=seed)
     return {
@@ -342,10 +478,13 @@ def idc_histopathology(root: str | Path, seed: int = 0, **kwargs) -> dict[str, I
     paths = sorted(p for p in root.glob("*/[01]/*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f"No <patient>/<0|1>/*.png patches under {root}.")
-    paths = _select(paths, _check_files(paths, kwargs.get("on_bad_image", "error")))
+    listing = Listing(str(root))
+    paths = _select(paths, _check_files(paths, kwargs.get("on_bad_image", "error"), listing))
     labels = np.asarray([int(p.parent.name) for p in paths])
     patients = np.asarray([p.parent.parent.name for p in paths])
-    return _split_by_patient(paths, labels, ("no IDC", "IDC"), patients, seed, **kwargs)
+    return _split_by_patient(
+        paths, labels, ("no IDC", "IDC"), patients, seed, listing=listing, **kwargs
+    )
 
 
 def diabetic_retinopathy(
@@ -358,15 +497,17 @@ def diabetic_retinopathy(
     """Kaggle-style `image,level` CSV; images `<image>.<ext>`; patients from `<id>_left|right`."""
     if target not in ("referable", "grade"):
         raise ValueError(f"target must be 'referable' or 'grade', got {target!r}.")
-    rows = _read_csv(Path(csv_path), required=("image", "level"))
+    rows = read_rows(Path(csv_path), required=("image", "level"))
     image_dir = Path(image_dir)
     by_stem = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     paths = [by_stem.get(row["image"], image_dir / f"{row['image']}.jpeg") for row in rows]
     levels = np.asarray([int(row["level"]) for row in rows])
     if levels.min() < 0 or levels.max() > 4:
         raise ValueError(f"DR levels must be 0..4, found {levels.min()}..{levels.max()}.")
-    keep = _check_files(paths, kwargs.get("on_bad_image", "error"))
+    listing = Listing(str(csv_path))
+    keep = _check_files(paths, kwargs.get("on_bad_image", "error"), listing)
     paths, levels = _select(paths, keep), levels[keep]
+    kwargs["listing"] = listing
     patients = np.asarray([p.stem.rsplit("_", 1)[0] for p in paths])
     if target == "referable":
         return _split_by_patient(
@@ -409,17 +550,6 @@ def _labels_of(table, column: str) -> tuple[np.ndarray, list[str]]:
     return labels, list(names)
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    columns = list(rows[0]) if rows else []
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; it has {columns}.")
-    return rows
-
-
 def _rename_splits(splits: dict[str, Any]) -> dict[str, Any]:
     aliases = {"val": "validation", "valid": "validation", "eval": "validation"}
     return {aliases.get(name, name): value for name, value in splits.items()}
@@ -443,6 +573,8 @@ __all__ = [
     "hf_dataset",
     "idc_histopathology",
     "image_folder",
+    "image_table",
+    "images",
     "nih_chestxray14",
     "torch_dataset",
 ]

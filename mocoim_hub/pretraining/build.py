@@ -4,6 +4,7 @@ of the model it will produce."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -11,14 +12,16 @@ from ..configuration_mocoim import MocoImConfig
 from ..model_card import render_model_card
 from ..modeling_mocoim import MocoImModel
 from ..results import Estimate
+from ..sources import check_model_source
 from .batchnorm import split_batchnorm
 from .moco import IntermediateLoss, MocoIm
 from .recipe import PretrainRecipe
 from .small_map_convs import use_small_map_convs
 
 
-def encoder_config(recipe: PretrainRecipe) -> MocoImConfig:
-    """The encoder's config, carrying the recipe as provenance for model cards."""
+def encoder_config(recipe: PretrainRecipe, data: dict[str, Any] | None = None) -> MocoImConfig:
+    """The encoder's config, carrying the recipe (and what it read, `data`) as provenance for
+    model cards."""
     uses_intermediate = recipe.intermediate_loss != "none"
     dataset = recipe.dataset if recipe.data_path is None else f"{recipe.dataset}:{recipe.data_path}"
     return MocoImConfig(
@@ -33,7 +36,31 @@ def encoder_config(recipe: PretrainRecipe) -> MocoImConfig:
         intermediate_layers=recipe.intermediate_layers if uses_intermediate else [],
         intermediate_weights=recipe.intermediate_weights if uses_intermediate else [],
         pretraining_hparams=recipe.to_dict(),
+        pretraining_data=data,
     )
+
+
+def initial_encoder(recipe: PretrainRecipe, config: MocoImConfig, load: bool = True) -> MocoImModel:
+    """A freshly initialised encoder, or (`recipe.init_from`, when `load`) one holding the weights
+    of that MoCo-IM folder or Hub id; a source of another backbone, stem or channel count is
+    refused naming both sides. The config stays the recipe's (the run's provenance)."""
+    encoder = MocoImModel(config)
+    if recipe.init_from is None or not load:
+        return encoder
+    check_model_source(recipe.init_from)
+    source = MocoImModel.from_pretrained(recipe.init_from)
+    mismatched = [
+        f"{name} {getattr(source.config, name)!r} there, {getattr(config, name)!r} in the recipe"
+        for name in ("backbone", "stem", "num_channels")
+        if getattr(source.config, name) != getattr(config, name)
+    ]
+    if mismatched:
+        raise ValueError(
+            f"Cannot start from {recipe.init_from}: {'; '.join(mismatched)}. Match the recipe to "
+            "it (--backbone, --stem, --num-channels) or start from another model."
+        )
+    encoder.load_state_dict(source.state_dict())
+    return encoder
 
 
 def uses_shuffle_bn(recipe: PretrainRecipe, world_size: int = 1) -> bool:
@@ -59,9 +86,11 @@ def build_moco(
     config: MocoImConfig,
     world_size: int = 1,
     device: str | torch.device = "cpu",
+    load_init: bool = True,
 ) -> MocoIm:
-    """A freshly initialised MoCo-IM model for `recipe` run on `world_size` processes on `device`
-    (BatchNorm split and shuffled as it asks; the encoders compiled if it asks)."""
+    """A MoCo-IM model for `recipe` run on `world_size` processes on `device`, both encoders
+    starting from `recipe.init_from` when `load_init` (BatchNorm split and shuffled as it asks;
+    the encoders compiled if it asks)."""
     intermediate = None
     if recipe.intermediate_loss != "none":
         layers = recipe.intermediate_layers
@@ -76,7 +105,7 @@ def build_moco(
             barlow_dim=recipe.barlow_dim,
         )
     moco = MocoIm(
-        MocoImModel(config),
+        initial_encoder(recipe, config, load_init),
         dim=recipe.dim,
         queue_size=recipe.queue_size,
         momentum=recipe.momentum,

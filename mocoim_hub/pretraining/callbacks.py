@@ -75,8 +75,10 @@ class Callback:
 
 
 class KnnMonitoring(Callback):
-    """Weighted-kNN top-1 accuracy of the query encoder on the validation split (`knn_top1`)
-    every `every` steps and after the last; a bank of `bank_size` train images."""
+    """Every `every` steps and after the last, the monitor's figures for the query encoder
+    (`mocoim_hub.pretraining.monitor`): `embedding_rank` of a bank of `bank_size` train images
+    always, and with labels and a validation split `knn_top1` (single-label) or `knn_auroc`
+    (multi-label) of `query_size` validation images."""
 
     def __init__(self, every: int, bank_size: int = 2000, query_size: int = 500):
         if every < 1:
@@ -85,28 +87,27 @@ class KnnMonitoring(Callback):
         self.monitor: KnnMonitor | None = None
 
     def on_train_start(self, trainer: TrainingRun) -> None:
-        KnnMonitor.check_labels(trainer.splits["train"])
-        if "validation" not in trainer.splits:
-            raise ValueError(
-                f"The kNN monitor needs a validation split; this data has "
-                f"{', '.join(trainer.splits)}. Set knn_every to 0 (--knn-every 0) to train "
-                "without it."
-            )
-        if trainer.world.is_main:
-            self.monitor = KnnMonitor.from_splits(
-                trainer.splits["train"], trainer.splits["validation"], trainer.processor,
-                self.bank_size, self.query_size, seed=trainer.recipe.seed,
-            )  # fmt: skip
+        if not trainer.world.is_main:
+            return
+        train, validation = trainer.splits["train"], trainer.splits.get("validation")
+        if train.labelled and validation is None:
+            print(f"note: the kNN scores need a validation split and this data has only "
+                  f"{', '.join(trainer.splits)}: the monitor logs embedding_rank alone")  # fmt: skip
+        self.monitor = KnnMonitor.from_splits(
+            train, validation, trainer.processor, self.bank_size, self.query_size,
+            seed=trainer.recipe.seed,
+        )  # fmt: skip
 
     def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
         if self.monitor is not None and (step % self.every == 0 or step == trainer.total_steps):
             with trainer.precision.autocast:
-                metrics["knn_top1"] = self.monitor.accuracy(trainer.encoder)
+                metrics.update(self.monitor.measure(trainer.encoder))
 
 
 class Snapshots(Callback):
     """The query encoder saved as a model folder `snapshots/step-NNNNNN` every `every` steps,
-    with `snapshot.json` (step, epoch, training seconds) for learning curves."""
+    with `snapshot.json` (step, epoch, training seconds) for learning curves; also at step 0
+    when the run starts from `init_from` weights (the point the curve starts from)."""
 
     order = 50
 
@@ -116,7 +117,8 @@ class Snapshots(Callback):
         self.every = every
 
     def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
-        if step == 0 or step % self.every or not trainer.world.is_main:
+        first = step == 0 and trainer.recipe.init_from is not None
+        if not trainer.world.is_main or not first and (step == 0 or step % self.every):
             return
         folder = trainer.output_dir / "snapshots" / f"step-{step:06d}"
         trainer.encoder_copy().save_pretrained(folder)

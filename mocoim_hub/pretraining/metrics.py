@@ -40,8 +40,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_loss_curves(metrics_path: str | Path, output: str | Path, title: str = "") -> Path:
-    """Total, InfoNCE and intermediate loss, the per-layer parts and, when the run had the kNN
-    monitor, its accuracy, each against the optimizer step, as a PNG."""
+    """Total, InfoNCE and intermediate loss, the per-layer parts and, when the run had the
+    monitor, its kNN score and embedding rank, each against the optimizer step, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +53,8 @@ def plot_loss_curves(metrics_path: str | Path, output: str | Path, title: str = 
         (["loss", "infonce", "intermediate"], title or "pretraining loss", "loss"),
         ([n for n in names if n.startswith("layer")], "intermediate loss per layer (unweighted)",
          ""),
-        (["knn_top1"], "kNN monitor, validation split", "top-1 accuracy"),
+        (["knn_top1", "knn_auroc"], "kNN monitor, validation split", "top-1 accuracy / mean AUROC"),
+        (["embedding_rank"], "embedding rank (RankMe; near 1: collapse)", "effective rank"),
     ]  # fmt: skip
     panels = [p for p in panels if any(n in names for n in p[0])]
     figure, axes_row = plt.subplots(

@@ -13,7 +13,14 @@ from typing import Any
 
 from ..configuration_mocoim import BACKBONES, INTERMEDIATE_LOSSES, STEMS
 from ..data.augment import PRESETS
-from ..data.kinds import DATASETS
+from ..data.kinds import (
+    DATA_PATH_HELP,
+    DATASETS,
+    TABLE_OPTIONS,
+    check_dataset,
+    kind_for,
+    kinds_help,
+)
 from .losses.barlow import WEIGHTINGS
 from .losses.mse import FORMS
 from .optim import OPTIMIZERS
@@ -22,6 +29,18 @@ from .schedules import LR_SCHEDULES
 from .trackers import TRACKERS
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
+# `--help` of the recipe fields a user names most (the others: see the README's recipe table)
+FIELD_HELP = {
+    "dataset": f"dataset kind, inferred from --data-path when the recipe's reads no path: {kinds_help()}",
+    "data_path": DATA_PATH_HELP,
+    **TABLE_OPTIONS,
+    "dataset_name": "what the model card calls the data (default: the folder's name)",
+    "pretrain_on": "all: every image (but the validation split the kNN monitor scores); train: "
+    "only the train split, keeping validation/test unseen for evaluation",
+    "on_bad_image": "an unreadable image stops the run (error) or is skipped and counted (skip)",
+    "init_from": "a MoCo-IM model folder or Hub id whose weights both encoders start from",
+    "knn_every": "run the monitor every N steps (kNN score with labels, embedding rank always)",
+}
 
 
 @dataclass
@@ -29,13 +48,26 @@ class PretrainRecipe:
     """All settings of a pretraining run (see the README's recipe table for their meaning)."""
 
     name: str = "custom"
-    # data
+    # data: `dataset` is a kind of `mocoim_hub.data.kinds.DATASETS` (inferred from `data_path` when
+    # the recipe's kind reads no path); the table options name a CSV/TSV file's columns;
+    # pretrain_on "all" uses every image (but the validation split the kNN monitor scores on),
+    # "train" only the train split (validation/test kept unseen for evaluation on the same
+    # splits); dataset_name is what model cards call the data (default: the folder's name)
     dataset: str = "default"
     data_path: str | None = None
+    dataset_name: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    patient_column: str | None = None
+    label_separator: str | None = None
+    labels: list[str] | None = None
+    pretrain_on: str = "all"
+    on_bad_image: str = "error"
     augmentation: str = "xray"
     batch_augmentation: bool = False  # augment whole batches on the device (`BatchViews`)
     num_workers: int = 2
-    # encoder
+    # encoder; init_from: a MoCo-IM model folder or Hub id whose weights both encoders start from
+    init_from: str | None = None
     backbone: str = "resnet18"
     num_channels: int = 1
     stem: str = "imagenet"
@@ -98,12 +130,14 @@ class PretrainRecipe:
             "stem": STEMS, "intermediate_loss": INTERMEDIATE_LOSSES, "mse_form": FORMS,
             "barlow_weighting": WEIGHTINGS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
             "momentum_schedule": ("constant", "cosine"), "precision": PRECISIONS,
+            "pretrain_on": ("all", "train"), "on_bad_image": ("error", "skip"),
         }  # fmt: skip
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(
                     f"Unknown {name} {getattr(self, name)!r}; expected one of {', '.join(valid)}."
                 )
+        check_dataset(self.dataset, self.data_path, self.table_options, need_path=False)
         positive = ("bn_splits", "image_size", "dim", "queue_size", "batch_size", "grad_accumulation", "epochs",
                     "log_every", "checkpoint_every", "barlow_dim")  # fmt: skip
         for name in positive:
@@ -123,6 +157,11 @@ class PretrainRecipe:
             )
         if self.lr <= 0 or not 0 < self.temperature or not 0 <= self.momentum <= 1:
             raise ValueError("lr and temperature must be positive and momentum in [0, 1].")
+
+    @property
+    def table_options(self) -> dict[str, Any]:
+        """How to read a CSV/TSV file (`TABLE_OPTIONS`), as given."""
+        return {name: getattr(self, name) for name in TABLE_OPTIONS}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,7 +188,10 @@ class PretrainRecipe:
             base = cls.from_dict(dict(recipe)).to_dict()
         else:
             base = cls.load(recipe).to_dict()
-        return cls.from_dict({**base, **overrides})
+        values = {**base, **overrides}
+        if overrides.get("data_path") is not None and "dataset" not in overrides:
+            values["dataset"] = kind_for(base["dataset"], overrides["data_path"])
+        return cls.from_dict(values)
 
     @classmethod
     def load(cls, name_or_path: str | Path, _extended: tuple[Path, ...] = ()) -> PretrainRecipe:

@@ -4,7 +4,7 @@
     from mocoim_hub.pretraining import pretrain
 
     result = pretrain("demo", "runs/demo", epochs=2)          # any recipe field as a keyword
-    result = pretrain("demo", "runs/mine", data="my_images/")  # a folder of class subfolders
+    result = pretrain("demo", "runs/mine", data="my_images/")  # a folder, glob or CSV file
     result.model_dir, result.encoder, result.metrics
 
 A run writes to `output_dir`: `recipe.json`, `metrics.jsonl` (and the trackers of `report_to`),
@@ -36,17 +36,18 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..data.adapters import ImageDataset
+from ..data.adapters import ImageDataset, concatenate
 from ..data.augment import fixed_size_transform, two_view_transform
 from ..data.batch_augment import BatchViews
-from ..data.kinds import DATASETS, open_data, open_dataset
+from ..data.kinds import data_name, open_data, open_dataset
 from ..data.loading import CachedSamples, collate_skipping_bad
+from ..data.summary import DataSummary, summarize, write_data_record
 from ..hub import save_for_hub
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImModel
 from . import distributed
 from .build import build_moco, encoder_config, trainable_parameters
-from .callbacks import Callback, arrange_callbacks, default_callbacks
+from .callbacks import Callback, KnnMonitoring, arrange_callbacks, default_callbacks
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state
 from .metrics import plot_loss_curves, read_metrics
 from .optim import build_optimizer
@@ -100,9 +101,11 @@ class Pretrainer:
     Args:
         recipe: a shipped recipe's name, a JSON path, a `PretrainRecipe` or a dict.
         output_dir: the run's folder.
-        data: the images, if not the recipe's dataset: a folder path (opened with the recipe's
-            dataset kind when it takes a path, else as an image folder), `{split: ImageDataset}`,
-            an `ImageDataset`, a `datasets.Dataset`/`DatasetDict` or a torch `Dataset`.
+        data: the images, if not the recipe's dataset: a path (a folder walked recursively, a
+            glob or a CSV/TSV file; the same as `data_path=`: read with the recipe's dataset
+            kind when it reads a path, else with the kind inferred from it), `{split:
+            ImageDataset}`, an `ImageDataset`, a `datasets.Dataset`/`DatasetDict` or a torch
+            `Dataset`. A CSV's columns are named with `label_column=` etc.
         resume: continue from `output_dir/checkpoint.pt`.
         callbacks: added to the recipe's (`default_callbacks`); one of a default's class
             replaces that default.
@@ -121,6 +124,8 @@ class Pretrainer:
         device: str | torch.device | None = None,
         **overrides: Any,
     ):
+        if isinstance(data, str | os.PathLike):  # a path is the recipe's data_path
+            overrides, data = {**overrides, "data_path": os.fspath(data)}, None
         self.recipe = _with_data(PretrainRecipe.resolve(recipe, **overrides), data)
         self.output_dir = Path(output_dir)
         self.checkpoint_path = self.output_dir / "checkpoint.pt"
@@ -160,7 +165,18 @@ class Pretrainer:
         torch.manual_seed(recipe.seed)
 
         self.splits = self._open_splits()
-        self.train_data = self._training_view(self.splits["train"])
+        self.pretraining_splits = self._pretraining_splits()
+        self.train_data = self._training_view(
+            concatenate([self.splits[name] for name in self.pretraining_splits])
+        )
+        self.data_summary = summarize(self.splits, recipe.dataset, self._data_location())
+        if self.world.is_main:
+            print(self.data_summary)
+            print(f"pretraining on {len(self.train_data)} images: "
+                  f"{' + '.join(self.pretraining_splits)} (pretrain_on={recipe.pretrain_on})")  # fmt: skip
+            write_data_record(self.splits, self.data_summary, self.output_dir, split_seed=0,
+                              pretraining_splits=self.pretraining_splits,
+                              pretraining_images=len(self.train_data))  # fmt: skip
         self.steps_per_epoch = len(self.train_data) // recipe.batch_size // recipe.grad_accumulation
         if self.steps_per_epoch < 1:
             raise ValueError(
@@ -172,9 +188,10 @@ class Pretrainer:
         if recipe.max_steps is not None:
             self.total_steps = min(self.total_steps, recipe.max_steps)
 
-        self.config = encoder_config(recipe)
+        self.config = encoder_config(recipe, self._card_data())
         self.processor = MocoImImageProcessor.from_model_config(self.config)
         self.moco, self.model = self._build_model()
+        self.skipped_images = 0  # images that failed to decode in training (on_bad_image="skip")
         self.optimizer = build_optimizer(
             trainable_parameters(self.moco), recipe.optimizer, recipe.lr, recipe.weight_decay,
             recipe.sgd_momentum,
@@ -187,15 +204,48 @@ class Pretrainer:
 
     def _open_splits(self) -> dict[str, ImageDataset]:
         recipe = self.recipe
-        if self.data is None or isinstance(self.data, str | os.PathLike):
-            return open_dataset(recipe.dataset, recipe.data_path)
-        return open_data(self.data)
+        if self.data is None:
+            return open_dataset(recipe.dataset, recipe.data_path, recipe.table_options,
+                                on_bad_image=recipe.on_bad_image)  # fmt: skip
+        return open_data(self.data, on_bad_image=recipe.on_bad_image)
+
+    def _pretraining_splits(self) -> list[str]:
+        """The splits pretrained on: every one (`pretrain_on="all"`) but the validation split
+        when the kNN monitor scores labels on it, or only "train"."""
+        if self.recipe.pretrain_on == "train":
+            return ["train"]
+        monitored = self.splits["train"].labelled and any(
+            isinstance(c, KnnMonitoring) for c in self.callbacks
+        )
+        return [name for name in self.splits if not (monitored and name == "validation")]
+
+    def _data_location(self) -> str:
+        recipe = self.recipe
+        if recipe.data_path is not None:
+            return recipe.data_path
+        return "images given from Python" if recipe.dataset == "python" else recipe.dataset
+
+    def _card_data(self) -> dict[str, Any]:
+        """What the model card says about the data (the config's `pretraining_data`)."""
+        summary: DataSummary = self.data_summary
+        return {
+            "name": self.recipe.dataset_name
+            or data_name(self.recipe.dataset, self.recipe.data_path),
+            "location": summary.location,
+            "images": summary.total,
+            "dicom": summary.dicom,
+            "patients": summary.patients,
+            "labels": list(summary.labels),
+            "skipped": summary.skipped,
+            "pretraining_splits": self.pretraining_splits,
+            "pretraining_images": len(self.train_data),
+        }
 
     def _training_view(self, train: ImageDataset) -> ImageDataset:
-        """The train split with the transform the recipe asks for: two augmented views per
-        image, or (batch_augmentation) the decoded image, views then drawn per batch."""
+        """The images pretrained on (a new dataset: the caller's keep their transform) with the
+        transform the recipe asks for: two augmented views per image, or (batch_augmentation)
+        the decoded image, views then drawn per batch."""
         recipe = self.recipe
-        train = train.subset(range(len(train)))  # a view: the caller's dataset keeps its transform
         self.batch_views = None
         if recipe.batch_augmentation:
             train.transform = fixed_size_transform(recipe.image_size, recipe.num_channels)
@@ -216,7 +266,8 @@ class Pretrainer:
                 "sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on CPU keep the "
                 "default shuffle-BN."
             )
-        moco = build_moco(recipe, self.config, world.world_size, self.device)
+        # a resumed run's weights come from its checkpoint, not from init_from
+        moco = build_moco(recipe, self.config, world.world_size, self.device, not self.resume)
         if world.enabled and recipe.sync_bn:
             moco = torch.nn.SyncBatchNorm.convert_sync_batchnorm(moco)
         moco = moco.to(self.device, memory_format=self._memory_format).train()
@@ -252,6 +303,7 @@ class Pretrainer:
             "precision": self.precision.state_dict(),
             "batch": self.batch,
             "training_s": self.training_s,
+            "skipped_images": self.skipped_images,
             "recipe": self.recipe.to_dict(),
             "rng": rng_state(),
         }
@@ -266,6 +318,7 @@ class Pretrainer:
             self.precision.load_state_dict(state["precision"])
         restore_rng_state(state["rng"])
         self.batch, self.training_s = state["batch"], state.get("training_s", 0.0)
+        self.skipped_images = state.get("skipped_images", 0)
 
     def _print(self, text: str) -> None:
         if self.world.is_main:
@@ -292,6 +345,7 @@ class Pretrainer:
         sums: dict[str, float] = {}
         images = used = 0
         for batch in micro_batches:
+            self.skipped_images += batch["skipped"]
             if "image" not in batch:  # every image of it failed to decode (on_bad_image="skip")
                 continue
             view1, view2 = self._views(batch)
@@ -373,6 +427,12 @@ class Pretrainer:
                     metrics = window.metrics(self.world, self.device)
                     if self.precision.scaler.is_enabled():  # fp16: overflowed steps so far
                         metrics["skipped_steps"] = self.precision.skipped_steps
+                    if self.recipe.on_bad_image == "skip":  # unreadable images met so far
+                        metrics["skipped_images"] = self.world.world_size * (
+                            distributed.mean_over_ranks(
+                                self.skipped_images, self.world, self.device
+                            )
+                        )
                     progress.set_postfix({k: f"{metrics[k]:.3g}" for k in PROGRESS if k in metrics})
                     window = _Window()
                 self.training_s = trained_before + time.perf_counter() - clock
@@ -452,10 +512,15 @@ class Pretrainer:
                 f"{self.recipe.name}: MoCo v2 + {self.recipe.intermediate_loss} intermediate loss"
             )
             plot_loss_curves(metrics, loss_curve, title)
+        encoder = self.encoder_copy()
+        encoder.config.pretraining_data = {
+            **(encoder.config.pretraining_data or {}),
+            "unreadable_in_training": self.skipped_images,
+        }
         try:
             return save_for_hub(
-                self.encoder_copy(), self.processor, folder,
-                repo_id or f"your-org/mocoim-{self.recipe.name}", loss_curve=loss_curve,
+                encoder, self.processor, folder, repo_id or f"your-org/{self.output_dir.name}",
+                loss_curve=loss_curve,
             )  # fmt: skip
         except OSError as error:
             raise OSError(
@@ -511,11 +576,7 @@ class _Window:
 
 
 def _with_data(recipe: PretrainRecipe, data: Any) -> PretrainRecipe:
-    """The recipe as it describes the data: a folder becomes its `data_path` (an image folder
-    unless the recipe's dataset kind takes a path); an object is recorded as given from Python."""
+    """The recipe noting that its images were given from Python as objects (`data`)."""
     if data is None:
         return recipe
-    if isinstance(data, str | os.PathLike):
-        kind = recipe.dataset if DATASETS[recipe.dataset].data_path else "image_folder"
-        return dataclasses.replace(recipe, dataset=kind, data_path=str(data))
     return dataclasses.replace(recipe, dataset="python", data_path=None)
