@@ -465,11 +465,11 @@ def nih_chestxray14(root: str | Path, seed: int = 0, **kwargs) -> dict[str, Imag
     train_val = np.setdiff1d(np.arange(len(paths)), test)
     # the official lists have no validation split: 1/8 of train_val patients, i.e. 70/10 overall
     train, validation = patient_disjoint_split(patients[train_val], (0.875, 0.125), seed=seed)
-    return {
+    return _without_absent_labels({
         "train": dataset.subset(train_val[train]),
         "validation": dataset.subset(train_val[validation]),
         "test": dataset.subset(test),
-    }
+    })  # fmt: skip
 
 
 def idc_histopathology(root: str | Path, seed: int = 0, **kwargs) -> dict[str, ImageDataset]:

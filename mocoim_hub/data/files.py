@@ -37,6 +37,10 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 SPLIT_FOLDERS = {"train": "train", "validation": "validation", "val": "validation",
                  "valid": "validation", "test": "test"}  # fmt: skip
 GLOB_CHARACTERS = "*?["
+COLUMNS_HINT = (
+    " Name yours with --image-column, --label-column and --patient-column (image_column=, "
+    "label_column=, patient_column= in Python)."
+)
 
 
 @dataclass
@@ -172,7 +176,7 @@ class ImageTable:
     listing: Listing
 
 
-def read_rows(path: Path, required: Sequence[str] = ()) -> list[dict[str, str]]:
+def read_rows(path: Path, required: Sequence[str] = (), hint: str = "") -> list[dict[str, str]]:
     """The rows of a CSV or TSV file (gzipped or not) as dicts, after checking its columns."""
     opener = gzip.open if path.suffix == ".gz" else open
     delimiter = "\t" if ".tsv" in path.name.lower() else ","
@@ -182,10 +186,7 @@ def read_rows(path: Path, required: Sequence[str] = ()) -> list[dict[str, str]]:
         columns = list(reader.fieldnames or [])
     missing = [c for c in required if c not in columns]
     if missing:
-        raise ValueError(
-            f"{path} has no column(s) {missing}; its columns are {columns}. Name yours with "
-            "--image-column, --label-column and --patient-column (image_column=, ... in Python)."
-        )
+        raise ValueError(f"{path} lacks column(s) {missing}; it has {columns}.{hint}")
     return rows
 
 
@@ -204,7 +205,7 @@ def read_image_table(
     if not path.is_file():
         raise FileNotFoundError(f"No CSV/TSV file at {path}.")
     required = [c for c in (image_column, label_column, patient_column) if c]
-    rows = read_rows(path, required)
+    rows = read_rows(path, required, hint=COLUMNS_HINT)
     if not rows:
         raise ValueError(f"{path} lists no images (it has a header and no rows).")
     listing = Listing(str(path))
@@ -218,7 +219,7 @@ def read_image_table(
     seen = sorted({v for row in values for v in row})
     names = [name for item in labels or () for name in item.split(",") if name] or seen
     unknown = [name for name in names if name not in seen]
-    if unknown:
+    if unknown and label_separator is None:  # multi-label: dropped later with a warning
         raise ValueError(
             f"Label(s) {unknown} never occur in column {label_column!r} of {path}; its values are "
             f"{seen[:20]}{' ...' if len(seen) > 20 else ''}."

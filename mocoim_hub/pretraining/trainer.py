@@ -345,7 +345,7 @@ class Pretrainer:
         sums: dict[str, float] = {}
         images = used = 0
         for batch in micro_batches:
-            self.skipped_images += batch["skipped"]
+            self.skipped_images += batch.get("skipped", 0)
             if "image" not in batch:  # every image of it failed to decode (on_bad_image="skip")
                 continue
             view1, view2 = self._views(batch)
