@@ -114,6 +114,16 @@ def image_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def example_archive(tmp_path_factory) -> Path:
+    """A mixed archive made from real images (`write_example_archive`): nested DICOM folders
+    without suffixes (half MONOCHROME1), class folders of 16-bit PNGs, a flat folder of JPEGs
+    with a truncated file and a text file, and labels.csv with `A|B` findings and patients."""
+    from mocoim_hub.examples import write_example_archive
+
+    return write_example_archive(tmp_path_factory.mktemp("archive") / "my_images")
+
+
+@pytest.fixture(scope="session")
 def recipe(image_folder) -> Path:
     """The demo recipe on `image_folder`, with a 32-image batch: 3 steps an epoch."""
     values = {**PretrainRecipe.load("demo").to_dict(), "dataset": "image_folder",

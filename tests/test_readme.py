@@ -4,6 +4,7 @@ a local Hub for its push; each console command of the bash blocks exists and tak
 README gives it."""
 
 import importlib
+import json
 import os
 import re
 import shlex
@@ -117,3 +118,17 @@ def test_the_slurm_script_shown_is_the_one_shipped():
     script = (README.parent / "training" / "pretrain.sbatch").read_text()
     assert any(code == script for _, code in code_blocks("bash"))
     assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0
+
+
+def test_the_your_own_images_commands_run_as_written(tmp_path):
+    """The bash block of "Your own images", run whole in an empty folder: it makes its archive,
+    pretrains on it, fine-tunes from its CSV, keeps a classifier, embeds it, continues from it."""
+    (block,) = [code for _, code in code_blocks("bash") if code.startswith("# your own images")]
+    run(["bash", "-euo", "pipefail", "-c", block], tmp_path, timeout=900)
+    mine = tmp_path / "runs" / "mine"
+    summary = json.loads((mine / "data.json").read_text())
+    assert summary["images"] == {"train": 201} and summary["dicom"] == 60
+    assert (mine / "few-label" / "splits.csv").is_file()
+    assert (mine / "classifier" / "config.json").is_file() and (mine / "features.npz").is_file()
+    card = (tmp_path / "runs" / "mine-scans" / "model" / "README.md").read_text()
+    assert "started from `runs/mine/model`" in card and "60 images (60 DICOM)" in card

@@ -20,7 +20,7 @@ from ..data.kinds import (
     kinds_help,
     open_dataset,
 )
-from ..data.summary import summarize, write_data_record
+from ..data.summary import DataSummary, summarize, write_data_record
 from ..demo import DEFAULT_MODEL
 from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
 from ..sources import check_model_source
@@ -68,10 +68,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_data_arguments(
-    args: argparse.Namespace, output_dir: Path | None = None
-) -> tuple[dict[str, ImageDataset], str]:
-    """The splits of the data the arguments name, and the data's name; prints what was read and
-    writes it (data.json, splits.csv) to `output_dir`. Bad data exits with one line."""
+    args: argparse.Namespace,
+) -> tuple[dict[str, ImageDataset], str, DataSummary]:
+    """The splits of the data the arguments name, the data's name and what was read (printed).
+    Bad data exits with one line."""
     options = {name: getattr(args, name) for name in TABLE_OPTIONS}
     try:
         kind = kind_for(args.dataset, args.data_path)
@@ -80,9 +80,7 @@ def open_data_arguments(
         raise SystemExit(str(error)) from None
     summary = summarize(splits, kind, args.data_path)
     print(summary)
-    if output_dir is not None:
-        write_data_record(splits, summary, output_dir, split_seed=0)
-    return splits, args.dataset_name or data_name(kind, args.data_path)
+    return splits, args.dataset_name or data_name(kind, args.data_path), summary
 
 
 def data_flags_of(args: argparse.Namespace) -> str:
@@ -102,9 +100,8 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     return spec.split("/")[-1], spec
 
 
-def load_encoders(specs: Sequence[str], device: str = "cpu") -> list[Encoder]:
-    """Encoders from command-line specs; `random` is a random-init baseline of the first model's
-    architecture."""
+def check_model_specs(specs: Sequence[str]) -> None:
+    """Exit with one line unless the first spec is a model and every path names a folder."""
     if not specs or specs[0] == RANDOM:
         raise SystemExit(
             f"The first model must be a folder or Hub id ('{RANDOM}' copies its architecture)."
@@ -112,6 +109,12 @@ def load_encoders(specs: Sequence[str], device: str = "cpu") -> list[Encoder]:
     for spec in specs:  # every path checked before the first model loads
         if spec != RANDOM:
             check_model_source(parse_model_spec(spec)[1])
+
+
+def load_encoders(specs: Sequence[str], device: str = "cpu") -> list[Encoder]:
+    """Encoders from command-line specs; `random` is a random-init baseline of the first model's
+    architecture."""
+    check_model_specs(specs)
     encoders: list[Encoder] = []
     for spec in specs:
         if spec == RANDOM:
@@ -125,10 +128,14 @@ def load_encoders(specs: Sequence[str], device: str = "cpu") -> list[Encoder]:
 def load_models_and_data(
     args: argparse.Namespace,
 ) -> tuple[list[Encoder], dict[str, ImageDataset], str]:
-    """The encoders, the dataset's splits and the dataset's display name (the data is read
-    first: a wrong path costs no model loading)."""
-    splits, name = open_data_arguments(args, args.output_dir)
-    return load_encoders(args.models, args.device), splits, name
+    """The encoders, the dataset's splits and the dataset's display name. Model paths are
+    checked, then the data read (a wrong path costs no model loading); what was read is written to
+    the output folder (data.json, splits.csv) once everything has loaded."""
+    check_model_specs(args.models)
+    splits, name, summary = open_data_arguments(args)
+    encoders = load_encoders(args.models, args.device)
+    write_data_record(splits, summary, args.output_dir, split_seed=0)
+    return encoders, splits, name
 
 
 def demo_command(model: str) -> str:
