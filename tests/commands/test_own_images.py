@@ -27,7 +27,9 @@ def pretrain(run: Path, *flags: str) -> None:
     assert pretrain_main(["--output-dir", str(run), *TINY, *flags]) == 0
 
 
-def test_pretraining_on_a_whole_archive_uses_every_readable_image(tmp_path, example_archive, capsys):
+def test_pretraining_on_a_whole_archive_uses_every_readable_image(
+    tmp_path, example_archive, capsys
+):
     run = tmp_path / "chest-ssl"
     # 201 files = 3 batches of 67: one epoch sees every image, the truncated one included
     pretrain(run, "--data-path", str(example_archive), "--batch-size", "67", "--queue-size", "134",
@@ -135,7 +137,14 @@ def test_a_run_starts_from_given_weights_and_its_card_names_them(
 ):
     push_to_hub(saved_model_dir, "org/start")
     run = tmp_path / "continued"
-    data = ["--data-path", str(example_archive / "photos"), "--batch-size", "16", "--queue-size", "64"]
+    data = [
+        "--data-path",
+        str(example_archive / "photos"),
+        "--batch-size",
+        "16",
+        "--queue-size",
+        "64",
+    ]
     pretrain(run, *data, "--max-steps", "2", "--init-from", "org/start", "--snapshot-every", "2",
              "--num-channels", "1")  # fmt: skip
     source = MocoImModel.from_pretrained(saved_model_dir).state_dict()

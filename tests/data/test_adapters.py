@@ -329,7 +329,9 @@ def test_dataset_kinds_are_one_registry_with_clear_errors():
     assert all(PretrainRecipe(dataset=kind, data_path="x").dataset == kind for kind in reading)
     with pytest.raises(ValueError, match="'default' reads no path, but data_path is 'x'.*inferred"):
         PretrainRecipe(dataset="default", data_path="x")
-    with pytest.raises(ValueError, match="--label-column apply to CSV/TSV files.*not to dataset 'nih'"):
+    with pytest.raises(
+        ValueError, match="--label-column apply to CSV/TSV files.*not to dataset 'nih'"
+    ):
         PretrainRecipe(dataset="nih", data_path="x", label_column="findings")
     assert card_info("nih:/data/NIH").name == "NIH ChestX-ray14"
     assert card_info("image_folder").name == "user-provided images"

@@ -26,7 +26,9 @@ def test_a_tree_is_walked_recursively_with_extensionless_dicom(example_archive, 
     (hidden / "a.png").write_bytes((example_archive / "photos/fundus/fundus_000.png").read_bytes())
     (tmp_path / "b.png").write_bytes(hidden.joinpath("a.png").read_bytes())
     assert [p.name for p in find_images(tmp_path)[0]] == ["b.png"]  # hidden folders left out
-    with pytest.raises(ValueError, match=r"No images at .*1 other file.*DICOM also without a suffix"):
+    with pytest.raises(
+        ValueError, match=r"No images at .*1 other file.*DICOM also without a suffix"
+    ):
         find_images(example_archive / "flat" / "notes.txt")
     with pytest.raises(FileNotFoundError, match="No folder or file at"):
         find_images(example_archive / "nowhere")
@@ -146,8 +148,8 @@ def test_a_label_without_positives_in_a_split_is_dropped_by_name(tmp_path, examp
 
 
 def test_tsv_and_names_found_below_the_table(tmp_path, example_archive):
-    for i, image in enumerate(sorted((example_archive / "photos" / "fundus").iterdir())[:3]):
-        (tmp_path / "deep" / "er").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    for image in sorted((example_archive / "photos" / "fundus").iterdir())[:3]:
         (tmp_path / "deep" / "er" / image.name).write_bytes(image.read_bytes())
     names = sorted(p.name for p in (tmp_path / "deep" / "er").iterdir())
     (tmp_path / "list.tsv").write_text("file\tpatient\n" + "".join(f"{n}\tp{n}\n" for n in names))

@@ -53,7 +53,9 @@ def test_multi_label_knn_scores_each_label_and_unlabelled_data_gets_the_rank():
     encoder = MocoImModel(MocoImConfig(backbone="resnet18", image_size=32))
     figures = KnnMonitor(pixels[:200], labels[:200], pixels[200:], labels[200:]).measure(encoder)
     assert figures["knn_auroc"] > 0.95 and "knn_top1" not in figures
-    shuffled = KnnMonitor(pixels[:200], labels[:200][torch.randperm(200)], pixels[200:], labels[200:])
+    shuffled = KnnMonitor(
+        pixels[:200], labels[:200][torch.randperm(200)], pixels[200:], labels[200:]
+    )
     assert shuffled.measure(encoder)["knn_auroc"] < 0.7
     assert set(KnnMonitor(pixels[:200]).measure(encoder)) == {"embedding_rank"}
 

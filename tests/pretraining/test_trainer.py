@@ -10,7 +10,6 @@ from safetensors.torch import load_file
 
 from mocoim_hub import MocoImModel
 from mocoim_hub.data.adapters import ImageDataset
-from mocoim_hub.pretraining.metrics import read_metrics
 from mocoim_hub.pretraining import (
     Callback,
     MetricsLogger,
@@ -20,6 +19,7 @@ from mocoim_hub.pretraining import (
     RunExistsError,
     pretrain,
 )
+from mocoim_hub.pretraining.metrics import read_metrics
 
 TINY = dict(batch_size=32, queue_size=64, barlow_dim=64, num_workers=0, precision="fp32",
             log_every=1, checkpoint_every=2, knn_every=0, report_to=[])  # fmt: skip
