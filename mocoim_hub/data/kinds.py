@@ -237,7 +237,9 @@ def infer_kind(path: str | os.PathLike) -> tuple[str, str]:
     if location.is_file():
         return ("csv", "a CSV/TSV file") if is_table(location) else ("images", "an image file")
     if not location.is_dir():
-        raise FileNotFoundError(f"No folder or file at {text}.")
+        raise FileNotFoundError(
+            f"No folder or file at {text} (for a datasets Hub id, name --dataset hf_dataset)."
+        )
     if any(location.glob("Data_Entry_2017*.csv*")):
         return "nih", "it holds Data_Entry_2017.csv (NIH ChestX-ray14)"
     if (location / "dataset_dict.json").is_file() or (location / "state.json").is_file():

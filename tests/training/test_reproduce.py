@@ -16,7 +16,7 @@ def test_quick_study_trains_and_scores_on_the_recipe_data(tmp_path, recipe, caps
     main(["--quick", "--recipe", str(recipe), "--output-dir", str(out), "--work-dir", str(work),
           "--fractions", "0.1", "1.0", "--cka-examples", "30"])  # fmt: skip
     results = json.loads((out / "results.json").read_text())
-    assert results["dataset"] == "image_folder"  # the recipe's images, not Fashion-MNIST's 10k
+    assert results["dataset"] == "images"  # the recipe's folder (its name), not Fashion-MNIST
     assert {run["model"] for run in results["runs"]} == {
         f"{method}-s{seed}" for method in [*METHODS, "random"] for seed in (0, 1)
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mocoim_hub.commands.arguments import add_recipe_arguments, recipe_overrides
 from mocoim_hub.data.adapters import ImageDataset
-from mocoim_hub.data.kinds import CUSTOM_DATASET, card_info, open_dataset
+from mocoim_hub.data.kinds import data_name, open_dataset
 from mocoim_hub.pretraining import PretrainingInterrupted, PretrainRecipe, TimeLimit, pretrain
 
 RANDOM = "random"
@@ -43,9 +43,9 @@ def method_of(name: str) -> str:
 
 def recipe_splits(recipe: PretrainRecipe) -> tuple[dict[str, ImageDataset], str]:
     """The splits a recipe pretrains on, and their display name: studies score encoders there."""
-    info = card_info(recipe.dataset)
-    name = recipe.dataset if info is CUSTOM_DATASET else info.name
-    return open_dataset(recipe.dataset, recipe.data_path), name
+    splits = open_dataset(recipe.dataset, recipe.data_path, recipe.table_options,
+                          on_bad_image=recipe.on_bad_image)  # fmt: skip
+    return splits, recipe.dataset_name or data_name(recipe.dataset, recipe.data_path)
 
 
 def parse_overrides(arguments: list[str]) -> dict[str, object]:
