@@ -68,3 +68,22 @@ def test_maps_too_small_to_show_are_shown_as_what_they_are(saved_model_dir, reti
     monkeypatch.setattr(loaded.encoder, "layer_features", nearly_flat)
     image, caption = demo.activation_overlays(loaded, pixels)[1]
     assert "uniform" in caption and np.array_equal(image, base)
+
+
+def test_a_gallery_of_your_own_images_skips_unreadable_files(
+    saved_model_dir, example_archive, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setattr(demo, "CACHE_DIR", tmp_path)
+    loaded = demo.load_model(saved_model_dir)
+    gallery = demo.gallery(saved_model_dir, str(example_archive / "flat"))
+    assert "read 61 images" in capsys.readouterr().out  # 60 JPEGs and the truncated PNG
+    assert len(gallery.embeddings) == 60  # the truncated file left out of the search
+    query = demo.pixels_of(loaded, demo.load_image(example_archive / "flat" / "fundus_003.jpg"))
+    (image, caption), *others = gallery.nearest(demo.embed(loaded, query))
+    assert caption == "fundus_003.jpg · cosine distance 0.000" and len(others) == 7
+    assert image.dtype == np.uint8 and image.shape == (96, 96)
+    labelled = demo.gallery(saved_model_dir, str(example_archive / "photos"))
+    captions = [c for _, c in labelled.nearest(demo.embed(loaded, query))]
+    assert all(c.split(" · ")[0] in ("fundus", "histology") for c in captions)  # class names
+    with pytest.raises(FileNotFoundError, match="No folder or file at"):
+        demo.gallery_images(str(tmp_path / "typo"))

@@ -93,4 +93,4 @@ def test_extras_add_dicom_and_pretraining_by_recipe_name_outside_the_checkout(en
                    "--output-dir", "run", "--num-workers", "0"], environment)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert (environment / "run" / "model" / "model.safetensors").exists()
-    assert "your-org/mocoim-demo" in (environment / "run" / "model" / "README.md").read_text()
+    assert "your-org/run" in (environment / "run" / "model" / "README.md").read_text()  # its folder

@@ -37,12 +37,11 @@ class DatasetInfo:
     """What a model card says about a pretraining dataset."""
 
     name: str
-    url: str | None
+    url: str | None  # None: no public page (a user's own images)
     modality: str
     terms: str
     caveat: str
     license: str  # the licence we give weights trained on it
-    # url None: no public page (a user's own images)
     hub_id: str | None = None
     tags: tuple[str, ...] = ()
     medical: bool = True  # the card's limitations speak of scanners, patients and fairness
@@ -155,7 +154,7 @@ DATASETS: dict[str, DatasetKind] = {
         hf_dataset,
         "a datasets Hub id or a saved dataset folder",
         options=("image_column", "label_column", "patient_column"),
-    ),  # fmt: skip
+    ),
     "nih": DatasetKind(nih_chestxray14, "the NIH ChestX-ray14 folder", _CARD_INFO["nih"]),
     "idc": DatasetKind(idc_histopathology, "the IDC patches folder", _CARD_INFO["idc"]),
     "dr": DatasetKind(
@@ -311,7 +310,7 @@ def card_info(kind: str | None, data: Mapping[str, Any] | None = None) -> Datase
 
 
 def _counts_text(data: Mapping[str, Any]) -> str:
-    """ "200 images (60 DICOM) of 42 patients, 3 labels (unused); pretrained on 200 (train + test)"."""
+    """E.g. "200 images (60 DICOM) of 60 patients; pretrained on 158 of them (train + test)"."""
     parts = [f"{data['images']} images"]
     if data.get("dicom"):
         parts[0] += f" ({data['dicom']} DICOM)"

@@ -164,19 +164,7 @@ class Pretrainer:
             print(json.dumps(recipe.to_dict(), indent=2))
         torch.manual_seed(recipe.seed)
 
-        self.splits = self._open_splits()
-        self.pretraining_splits = self._pretraining_splits()
-        self.train_data = self._training_view(
-            concatenate([self.splits[name] for name in self.pretraining_splits])
-        )
-        self.data_summary = summarize(self.splits, recipe.dataset, self._data_location())
-        if self.world.is_main:
-            print(self.data_summary)
-            print(f"pretraining on {len(self.train_data)} images: "
-                  f"{' + '.join(self.pretraining_splits)} (pretrain_on={recipe.pretrain_on})")  # fmt: skip
-            write_data_record(self.splits, self.data_summary, self.output_dir, split_seed=0,
-                              pretraining_splits=self.pretraining_splits,
-                              pretraining_images=len(self.train_data))  # fmt: skip
+        self._setup_data()
         self.steps_per_epoch = len(self.train_data) // recipe.batch_size // recipe.grad_accumulation
         if self.steps_per_epoch < 1:
             raise ValueError(
@@ -202,12 +190,28 @@ class Pretrainer:
         self._ready = True
         return self
 
-    def _open_splits(self) -> dict[str, ImageDataset]:
+    def _setup_data(self) -> None:
+        """Open the splits, choose the images pretrained on, say what was read (printed, and
+        written to data.json and splits.csv)."""
         recipe = self.recipe
         if self.data is None:
-            return open_dataset(recipe.dataset, recipe.data_path, recipe.table_options,
-                                on_bad_image=recipe.on_bad_image)  # fmt: skip
-        return open_data(self.data, on_bad_image=recipe.on_bad_image)
+            self.splits = open_dataset(recipe.dataset, recipe.data_path, recipe.table_options,
+                                       on_bad_image=recipe.on_bad_image)  # fmt: skip
+        else:
+            self.splits = open_data(self.data, on_bad_image=recipe.on_bad_image)
+        self.pretraining_splits = self._pretraining_splits()
+        self.train_data = self._training_view(
+            concatenate([self.splits[name] for name in self.pretraining_splits])
+        )
+        location = recipe.data_path or data_name(recipe.dataset, None)
+        self.data_summary = summarize(self.splits, recipe.dataset, location)
+        if self.world.is_main:
+            print(self.data_summary)
+            print(f"pretraining on {len(self.train_data)} images: "
+                  f"{' + '.join(self.pretraining_splits)} (pretrain_on={recipe.pretrain_on})")  # fmt: skip
+            write_data_record(self.splits, self.data_summary, self.output_dir, split_seed=0,
+                              pretraining_splits=self.pretraining_splits,
+                              pretraining_images=len(self.train_data))  # fmt: skip
 
     def _pretraining_splits(self) -> list[str]:
         """The splits pretrained on: every one (`pretrain_on="all"`) but the validation split
@@ -218,12 +222,6 @@ class Pretrainer:
             isinstance(c, KnnMonitoring) for c in self.callbacks
         )
         return [name for name in self.splits if not (monitored and name == "validation")]
-
-    def _data_location(self) -> str:
-        recipe = self.recipe
-        if recipe.data_path is not None:
-            return recipe.data_path
-        return "images given from Python" if recipe.dataset == "python" else recipe.dataset
 
     def _card_data(self) -> dict[str, Any]:
         """What the model card says about the data (the config's `pretraining_data`)."""

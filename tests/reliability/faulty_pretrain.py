@@ -63,9 +63,9 @@ def _nan_loss(forward, module, *args, **kwargs):
     return output
 
 
-def _slow_evaluation(accuracy, monitor, *args, **kwargs):
+def _slow_evaluation(measure, monitor, *args, **kwargs):
     _pause()
-    return accuracy(monitor, *args, **kwargs)
+    return measure(monitor, *args, **kwargs)
 
 
 if __name__ == "__main__":
@@ -81,6 +81,6 @@ if __name__ == "__main__":
     else:
         from mocoim_hub.pretraining.monitor import KnnMonitor
 
-        KnnMonitor.accuracy = _at_call(n, KnnMonitor.accuracy, _slow_evaluation)
+        KnnMonitor.measure = _at_call(n, KnnMonitor.measure, _slow_evaluation)
     sys.argv = [str(SCRIPT), *arguments]
     runpy.run_path(str(SCRIPT), run_name="__main__")
