@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import glob
 import gzip
-import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -29,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from ..imaging import DICOM_SUFFIXES, dicom_patient_id, is_dicom
-
-logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", *DICOM_SUFFIXES)
 TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
@@ -89,7 +86,7 @@ def find_images(location: str | os.PathLike) -> tuple[list[Path], Listing]:
         if root.is_file():
             candidates = [root]
         elif root.is_dir():
-            candidates = [p for p in _walk(root)]
+            candidates = list(_walk(root))
         else:
             raise FileNotFoundError(f"No folder or file at {text}.")
     images = []

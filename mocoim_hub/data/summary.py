@@ -112,7 +112,7 @@ def write_data_record(
     summary_path.write_text(json.dumps({**asdict(summary), **extra}, indent=2) + "\n")
     paths = [summary_path]
     first = next(iter(splits.values()))
-    if all(isinstance(first.images[int(r)], str | os.PathLike) for r in first.rows[:1]):
+    if isinstance(first.images[int(first.rows[0])], str | os.PathLike):  # files: list them
         splits_path = folder / SPLITS_FILE
         with splits_path.open("w", newline="") as handle:
             writer = csv.writer(handle)
