@@ -177,10 +177,13 @@ def read_rows(path: Path, required: Sequence[str] = (), hint: str = "") -> list[
     """The rows of a CSV or TSV file (gzipped or not) as dicts, after checking its columns."""
     opener = gzip.open if path.suffix == ".gz" else open
     delimiter = "\t" if ".tsv" in path.name.lower() else ","
-    with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        rows = list(reader)
-        columns = list(reader.fieldnames or [])
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            rows = list(reader)
+            columns = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not a readable UTF-8 CSV/TSV file ({error}).") from error
     missing = [c for c in required if c not in columns]
     if missing:
         raise ValueError(f"{path} lacks column(s) {missing}; it has {columns}.{hint}")
@@ -213,6 +216,12 @@ def read_image_table(
             raise ValueError("labels and label_separator need a label column (--label-column).")
         return ImageTable(paths, None, [], patients, listing)
     values = [_split_label(row[label_column], label_separator) for row in rows]
+    empty = [i for i, row in enumerate(values) if not row]
+    if empty and label_separator is None and not labels:
+        raise ValueError(
+            f"{len(empty)} row(s) of {path} have no {label_column!r} (e.g. data row {empty[0] + 1}); "
+            "fill them, or choose the classes with --labels (rows of other classes are left out)."
+        )
     seen = sorted({v for row in values for v in row})
     names = [name for item in labels or () for name in item.split(",") if name] or seen
     unknown = [name for name in names if name not in seen]
@@ -224,7 +233,7 @@ def read_image_table(
     listing.ignored_labels = dict(Counter(v for row in values for v in row if v not in names))
     index = {name: i for i, name in enumerate(names)}
     if label_separator is None:
-        keep = np.asarray([row[0] in index for row in values])
+        keep = np.asarray([bool(row) and row[0] in index for row in values])
         if not keep.all():  # single-label rows of a class not chosen: not in this dataset
             paths = [p for p, kept in zip(paths, keep, strict=True) if kept]
             patients = None if patients is None else patients[keep]
@@ -238,10 +247,11 @@ def read_image_table(
     return ImageTable(paths, multi_hot, names, patients, listing)
 
 
-def _split_label(value: str, separator: str | None) -> list[str]:
-    value = value.strip()
+def _split_label(value: str | None, separator: str | None) -> list[str]:
+    """The labels of one cell: [] when it is empty (multi-label: no positive label)."""
+    value = (value or "").strip()
     if separator is None:
-        return [value]
+        return [value] if value else []
     return [part.strip() for part in value.split(separator) if part.strip()]
 
 

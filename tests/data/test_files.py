@@ -171,3 +171,18 @@ def test_the_summary_is_printed_and_written_beside_the_results(example_archive, 
     assert lines[0] == "path,split,patient_id" and len(lines) == 201
     assert data_name("csv", str(example_archive / "labels.csv")) == "my_images"
     assert data_name("images", f"{example_archive}/scans/**/IM*") == "scans"
+
+
+def test_empty_labels_and_unreadable_tables_are_explained(tmp_path, example_archive):
+    image = example_archive / "flat" / "fundus_000.jpg"
+    table = tmp_path / "labels.csv"
+    table.write_text(f"image,label\n{image},a\n{image},\n{image},b\n")
+    with pytest.raises(ValueError, match=r"1 row\(s\) of .* have no 'label' \(e.g. data row 2\)"):
+        read_image_table(table, label_column="label")
+    chosen = read_image_table(table, label_column="label", labels=["a", "b"])
+    assert chosen.label_names == ["a", "b"] and list(chosen.labels) == [0, 1]  # the empty row out
+    multi = read_image_table(table, label_column="label", label_separator="|")
+    assert multi.labels.tolist() == [[1, 0], [0, 0], [0, 1]]  # empty: no positive label
+    table.write_bytes(b"image,label\n\xff\xfe\x00broken,a\n")
+    with pytest.raises(ValueError, match="not a readable UTF-8 CSV/TSV file"):
+        read_image_table(table, label_column="label")
