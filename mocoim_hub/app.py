@@ -7,6 +7,7 @@ fixed when the app starts: clients choose among them by name and never name a se
 
     python -m mocoim_hub.app                                   # the README's model (runs/demo/model)
     python -m mocoim_hub.app --model runs/demo/model --model nih=your-org/mocoim-nih
+    python -m mocoim_hub.app --host 0.0.0.0 --port 8080      # listen on every interface, port 8080
     MOCOIM_MODEL=your-org/mocoim-nih python -m mocoim_hub.app  # the same as --model, comma-separated
 """
 
@@ -237,6 +238,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"largest upload accepted, refused before it is stored (default {MAX_FILE_SIZE_MB})",
     )  # fmt: skip
     parser.add_argument(
+        "--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1; "
+        "0.0.0.0 for every interface)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--port", type=int,
+        help="port (default: $GRADIO_SERVER_PORT, else the first free one from 7860)",
+    )  # fmt: skip
+    parser.add_argument(
         "--gallery", metavar="PATH",
         help="images the Retrieve tab searches: a folder (walked recursively), a glob or a "
         "CSV/TSV file (default: the embedded dataset's test split)",
@@ -246,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         demo = build_demo(args.model, args.max_file_size, args.gallery)
     except (FileNotFoundError, ValueError) as error:
         parser.error(f"--gallery: {error}")
-    launch(demo, args.max_file_size)
+    launch(demo, args.max_file_size, server_name=args.host, server_port=args.port)
 
 
 def launch(demo: gr.Blocks, max_file_size_mb: int = MAX_FILE_SIZE_MB, **options) -> None:

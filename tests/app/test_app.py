@@ -125,3 +125,36 @@ def test_sixteen_concurrent_requests_are_all_answered(served, files):
     with ThreadPoolExecutor(16) as pool:
         summaries = list(pool.map(one_user, range(16), timeout=300))
     assert len(summaries) == 16 and len({s["L2 norm"] for s in summaries}) == 1
+
+
+def test_the_app_listens_where_told_and_says_where(encoder_dir, example_archive):
+    """`python app.py --host --port` as a user starts it: the address is printed, the page and
+    the API answer there; a gallery path that is not there fails at start, in one line."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "mocoim_hub.app", "--model", encoder_dir, "--host",
+               "127.0.0.1", "--port", str(port), "--gallery", str(example_archive / "photos")]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(f"127.0.0.1:{port}" in line for line in lines):
+            lines.append(server.stdout.readline())
+            assert server.poll() is None, "".join(lines)
+        assert any(f"http://127.0.0.1:{port}" in line for line in lines), "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200 and b"MoCo-IM encoder explorer" in page.read()
+        assert "read 80 images" in "".join(lines)  # the gallery, listed at start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    wrong = subprocess.run([*command[:-1], str(example_archive / "nowhere")], capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert wrong.returncode == 2 and "--gallery: No folder or file at" in wrong.stderr
