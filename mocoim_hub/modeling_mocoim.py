@@ -14,6 +14,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.backbone_utils import BackboneMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BackboneOutput,
     BaseModelOutputWithPoolingAndNoAttention,
@@ -32,6 +33,13 @@ CONVERT_HINT = (
 LayerSpec = str | int
 
 
+class CheckpointedStage(GradientCheckpointingLayer, nn.Sequential):
+    """A ResNet stage (torchvision's `layerN`: a Sequential of residual blocks) as a transformers
+    `GradientCheckpointingLayer`: `activation_checkpointing_enable(every_n_layers=...)` finds it
+    and recomputes it in the backward pass. As with timm's `checkpoint_seq`, recomputing a stage
+    updates its BatchNorm running statistics a second time, with the same batch statistics."""
+
+
 def build_resnet(config: MocoImConfig) -> ResNet:
     """The torchvision ResNet named by `config`, with its first conv fitted to `num_channels` and
     `stem`; its `fc` is dropped (the encoder ends at global average pooling)."""
@@ -44,6 +52,8 @@ def build_resnet(config: MocoImConfig) -> ResNet:
     elif config.num_channels != 3:
         resnet.conv1 = nn.Conv2d(config.num_channels, 64, 7, stride=2, padding=3, bias=False)
     del resnet.fc
+    for stage in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
+        stage.__class__ = CheckpointedStage  # same modules and weight names, checkpointable
     if config.zero_init_residual:  # read by _init_weights, which sees one module at a time
         for block in resnet.modules():
             if isinstance(block, (BasicBlock, Bottleneck)):
@@ -176,7 +186,6 @@ class _StagedEncoder(MocoImPreTrainedModel):
     def __init__(self, config: MocoImConfig):
         super().__init__(config)
         self.encoder = build_resnet(config)
-        self.gradient_checkpointing = False  # set by `gradient_checkpointing_enable()`
 
     def _run_stages(self, pixel_values: torch.Tensor, last_stage: int = 4) -> list[torch.Tensor]:
         """Feature maps of the stem and of layer1..layer`last_stage` (nothing deeper is computed)."""
@@ -188,13 +197,8 @@ class _StagedEncoder(MocoImPreTrainedModel):
         net = self.encoder
         hidden = net.maxpool(net.relu(net.bn1(net.conv1(pixel_values))))
         maps = [hidden]
-        checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[:last_stage]:
-            # as with timm's checkpoint_seq, recomputing a stage in backward updates its BatchNorm
-            # running statistics a second time, with the same batch statistics
-            hidden = (
-                self._gradient_checkpointing_func(stage, hidden) if checkpointed else stage(hidden)
-            )
+            hidden = stage(hidden)  # a CheckpointedStage: recomputed in backward when enabled
             maps.append(hidden)
         return maps
 

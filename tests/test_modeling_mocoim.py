@@ -2,6 +2,7 @@ import pytest
 import torch
 import torchvision
 from transformers import Trainer, TrainingArguments
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from mocoim_hub import (
     MocoImBackbone,
@@ -191,11 +192,25 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_config):
 
     model.train()
     plain = gradients()
-    assert model.supports_gradient_checkpointing
+    assert model.supports_gradient_checkpointing and not model.is_activation_checkpointing
     model.activation_checkpointing_enable()
-    assert model.mocoim.gradient_checkpointing
+    stages = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    assert len(stages) == 4 and all(stage.gradient_checkpointing for stage in stages)
+    assert model.is_activation_checkpointing
     checkpointed = gradients()
     assert all(torch.allclose(plain[n], checkpointed[n], atol=1e-5) for n in plain)
+    calls = []
+    for stage in stages:  # the recomputation runs through transformers' checkpoint function
+        stage._gradient_checkpointing_func = lambda f, *a, _g=stage._gradient_checkpointing_func: (
+            calls.append(f) or _g(f, *a)
+        )
+    gradients()
+    assert len(calls) == 4
+    model.activation_checkpointing_disable()
+    assert not model.is_activation_checkpointing and not any(s.gradient_checkpointing for s in stages)
+    model.activation_checkpointing_enable(every_n_layers=2)  # transformers' own option
+    assert [stage.gradient_checkpointing for stage in stages] == [True, False, True, False]
+    assert "encoder.layer1.0.conv1.weight" in MocoImModel(tiny_config).state_dict()  # names kept
 
 
 def test_backbone_shares_the_encoder_weights_and_returns_the_asked_stages(tiny_config, tmp_path):
