@@ -207,7 +207,9 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_config):
     gradients()
     assert len(calls) == 4
     model.activation_checkpointing_disable()
-    assert not model.is_activation_checkpointing and not any(s.gradient_checkpointing for s in stages)
+    assert not model.is_activation_checkpointing and not any(
+        s.gradient_checkpointing for s in stages
+    )
     model.activation_checkpointing_enable(every_n_layers=2)  # transformers' own option
     assert [stage.gradient_checkpointing for stage in stages] == [True, False, True, False]
     assert "encoder.layer1.0.conv1.weight" in MocoImModel(tiny_config).state_dict()  # names kept
