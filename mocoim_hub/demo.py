@@ -182,7 +182,7 @@ def classify(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, float]:
 @dataclass
 class Gallery:
     """Images embedded once per model (cached on disk): the embedded dataset's test split, or
-    the images of a folder, glob or CSV/TSV file (`mocoim-app --gallery`)."""
+    the images of a folder, glob or CSV/TSV file (`app.py --gallery`)."""
 
     dataset: ImageDataset
     rows: torch.Tensor  # (n,): the dataset indices of the images that could be read

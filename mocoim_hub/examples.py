@@ -67,9 +67,6 @@ def example_files(folder: str | os.PathLike | None = None) -> dict[str, Path]:
     return files
 
 
-ARCHIVE_SOURCES = ("CT", "MR", "Fundus", "Histology")
-
-
 def write_example_archive(folder: str | os.PathLike, seed: int = 0) -> Path:
     """A small archive laid out as real ones are, made from the real images above, to try the
     commands on before your own images: 200 images in

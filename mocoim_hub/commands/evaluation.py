@@ -80,13 +80,15 @@ def open_data_arguments(
         raise SystemExit(str(error)) from None
     summary = summarize(splits, kind, args.data_path)
     print(summary)
+    args.dataset = kind  # as read, so that the next command suggested names it without inferring
     return splits, args.dataset_name or data_name(kind, args.data_path), summary
 
 
 def data_flags_of(args: argparse.Namespace) -> str:
-    """The data flags of these arguments, to repeat in the next command suggested."""
-    kind = kind_for(args.dataset, args.data_path)
-    return data_flags(kind, args.data_path, {name: getattr(args, name) for name in TABLE_OPTIONS})
+    """The data flags of these arguments (after `open_data_arguments`), to repeat in the next
+    command suggested."""
+    options = {name: getattr(args, name) for name in TABLE_OPTIONS}
+    return data_flags(args.dataset, args.data_path, options)
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:

@@ -117,8 +117,9 @@ class Snapshots(Callback):
         self.every = every
 
     def on_step_end(self, trainer: TrainingRun, step: int, metrics: dict[str, float]) -> None:
-        first = step == 0 and trainer.recipe.init_from is not None
-        if not trainer.world.is_main or not first and (step == 0 or step % self.every):
+        start = step == 0 and trainer.recipe.init_from is not None
+        due = step > 0 and step % self.every == 0
+        if not trainer.world.is_main or not (start or due):
             return
         folder = trainer.output_dir / "snapshots" / f"step-{step:06d}"
         trainer.encoder_copy().save_pretrained(folder)
