@@ -62,9 +62,7 @@ def test_loaders_fail_fast_without_a_network_attempt(tmp_path, monkeypatch, load
 )  # fmt: skip
 def test_commands_stop_with_one_line_and_write_nothing(tmp_path, command):
     (tmp_path / "runs" / "demo" / "model").mkdir(parents=True)
-    output = (
-        ["--output-dir", "out"] if command[0] != "mocoim-extract" else ["--output", "out/f.npz"]
-    )
+    output = ["--output-dir", "out"] if command[0] != "mocoim-extract" else ["--output", "out"]
     env = {**os.environ, "HF_HUB_OFFLINE": "0"}
     result = subprocess.run(command + output, cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)  # fmt: skip

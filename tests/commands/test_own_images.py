@@ -7,10 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from mocoim_hub import MocoImModel
+from mocoim_hub.archive import Embeddings
 from mocoim_hub.commands import extract, finetune
 from mocoim_hub.commands.pretrain import main as pretrain_main
 from mocoim_hub.hub import push_to_hub
@@ -121,15 +123,13 @@ def test_two_finetune_runs_leave_both_evaluations_on_the_card(
 
 
 def test_extraction_of_the_whole_tree(tmp_path, example_archive, saved_model_dir, capsys):
-    output = tmp_path / "features.npz"
+    output = tmp_path / "embeddings"
     extract.main(["--model", saved_model_dir, str(example_archive), "--skip-bad-images",
                   "--output", str(output)])  # fmt: skip
     assert "read 201 images (60 DICOM)" in capsys.readouterr().out
-    import numpy as np
-
-    with np.load(output) as saved:
-        assert saved["layer4"].shape == (201, 512) and len(saved["names"]) == 201
-        assert np.isnan(saved["layer4"]).any(axis=1).sum() == 1  # the truncated file
+    saved = Embeddings(output)
+    assert saved.layer().shape == (201, 512) and len(saved.paths) == 201
+    assert np.isnan(saved.layer()).any(axis=1).sum() == 1  # the truncated file
 
 
 def test_a_run_starts_from_given_weights_and_its_card_names_them(

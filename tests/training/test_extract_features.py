@@ -6,30 +6,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mocoim_hub.archive import Embeddings
+
 SCRIPT = Path(__file__).parents[2] / "training" / "extract_features.py"
 
 
 @pytest.mark.slow
 def test_script_embeds_examples_and_saves_a_reloadable_model(tmp_path):
-    output, model_dir = tmp_path / "features.npz", tmp_path / "model"
+    output, model_dir = tmp_path / "embeddings", tmp_path / "model"
     command = [
         sys.executable, str(SCRIPT), "--init", "resnet18", "--image-size", "64",
         "--save-model", str(model_dir), "--output", str(output), "--layers", "layer1", "layer4",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "cosine similarity of layer4" in result.stdout
-    saved = np.load(output)
-    assert list(saved["names"]) == ["retina", "immunohistochemistry", "ct"]
-    assert saved["layer1"].shape == (3, 64) and saved["layer4"].shape == (3, 512)
+    assert "embedded 3 of 3 images into" in result.stdout
+    saved = Embeddings(output)
+    assert saved.paths == ["retina", "immunohistochemistry", "ct"]
+    assert saved.layer("layer1").shape == (3, 64) and saved.layer("layer4").shape == (3, 512)
 
     reloaded = subprocess.run(
-        [sys.executable, str(SCRIPT), "--model", str(model_dir), "--output", str(tmp_path / "again.npz"),
-         "--layers", "layer4"],
+        [sys.executable, str(SCRIPT), "--model", str(model_dir), "--output", str(tmp_path / "again")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert reloaded.returncode == 0, reloaded.stderr[-2000:]
-    assert np.allclose(np.load(tmp_path / "again.npz")["layer4"], saved["layer4"], atol=1e-5)
+    assert np.allclose(Embeddings(tmp_path / "again").layer(), saved.layer("layer4"), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -38,16 +39,20 @@ def test_a_bad_file_names_the_flag_that_skips_it(tmp_path, saved_model_dir):
     bad.write_text("not an image")
     Image.new("L", (40, 40), 128).save(good)
     base = [sys.executable, str(SCRIPT), "--model", saved_model_dir, str(bad), str(good),
-            "--output", str(tmp_path / "f.npz")]  # fmt: skip
+            "--output", str(tmp_path / "out")]  # fmt: skip
     stopped = subprocess.run(base, capture_output=True, text=True, timeout=300)
-    assert stopped.returncode == 1 and not (tmp_path / "f.npz").exists()
+    assert stopped.returncode == 1 and not (tmp_path / "out" / "index.csv").exists()
     assert stopped.stderr.strip().splitlines()[-1].startswith(f"Bad image {bad} (")
-    assert stopped.stderr.strip().endswith("Fix or remove it, or pass --skip-bad-images.")
+    assert stopped.stderr.strip().endswith(
+        "Fix or remove it, or pass --skip-bad-images (finished shards are kept: add --resume to go on)."
+    )
 
     skipped = subprocess.run(
-        base + ["--skip-bad-images"], capture_output=True, text=True, timeout=300
+        base + ["--skip-bad-images", "--resume"], capture_output=True, text=True, timeout=300
     )
     assert skipped.returncode == 0, skipped.stderr[-2000:]
-    assert f"skipped 1 unreadable file(s), rows of NaN: {bad}" in skipped.stdout
-    features = np.load(tmp_path / "f.npz")["layer4"]
+    assert (
+        f"skipped 1 unreadable file(s), rows of NaN (reasons in index.csv): {bad}" in skipped.stdout
+    )
+    features = Embeddings(tmp_path / "out").layer()
     assert np.isnan(features[0]).all() and np.isfinite(features[1]).all()
