@@ -215,7 +215,7 @@ def embed_archive(
     pending = [s for s in shards[rank::world] if not s.index_file(folder).exists()]
     model.to(device).eval()
     layer_features = torch.compile(model.layer_features) if compile else model.layer_features
-    loader = _loader(sources, processor, pending, batch_size, num_workers, device)
+    loader = decoding_loader(sources, processor, pending, batch_size, num_workers, device)
     batches = iter(loader)
     bar = tqdm(total=sum(s.stop - s.start for s in pending), desc="embedding", unit="img",
                disable=not progress or not pending)  # fmt: skip
@@ -253,11 +253,19 @@ def _batch_count(shard: Shard, batch_size: int) -> int:
     return -(-(shard.stop - shard.start) // batch_size)
 
 
-def _loader(images, processor, pending, batch_size, num_workers, device) -> DataLoader:
-    """Batches that never cross a shard, in shard order, decoded ahead by the workers."""
+def decoding_loader(
+    images: Sequence[ImageLike],
+    processor: MocoImImageProcessor,
+    shards: Sequence[Shard],
+    batch_size: int,
+    num_workers: int | None = None,
+    device: torch.device = torch.device("cpu"),
+) -> DataLoader:
+    """Batches of `shards` (never crossing one, in order) as `{"index", "pixels", "bad"}`,
+    decoded ahead by the workers."""
     batches = [
         list(range(start, min(start + batch_size, shard.stop)))
-        for shard in pending
+        for shard in shards
         for start in range(shard.start, shard.stop, batch_size)
     ]
     template = make_loader(_Decoded(images, processor), batch_size, num_workers=num_workers,

@@ -8,7 +8,8 @@ import importlib.util
 EXTRA_OF = {
     "datasets": "train", "pyarrow": "train", "scipy": "train", "matplotlib": "train",
     "tensorboard": "train", "pydicom": "dicom", "gradio": "app", "pandas": "app",
-    "skimage": "app", "wandb": "trackers", "mlflow": "trackers",
+    "skimage": "app", "wandb": "trackers", "mlflow": "trackers", "onnx": "export",
+    "onnxscript": "export", "onnxruntime": "export",
 }  # fmt: skip
 
 

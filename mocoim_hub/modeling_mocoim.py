@@ -114,6 +114,15 @@ class MocoImPreTrainedModel(PreTrainedModel):
             init.ones_(module.running_var)
             init.zeros_(module.num_batches_tracked)
 
+    def __prepare_scriptable__(self):
+        """`torch.jit.script` calls this first: refuse in one line instead of TorchScript's
+        failure deep in transformers' Python-typed config and outputs."""
+        raise TypeError(
+            f"{type(self).__name__} cannot be compiled by torch.jit.script; trace it instead: "
+            "`mocoim-export MODEL OUT --format torchscript` (or onnx, exported-program), or "
+            "mocoim_hub.export.export_encoder."
+        )
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """`PreTrainedModel.from_pretrained`, restricted to safetensors weights."""
@@ -194,13 +203,20 @@ class _StagedEncoder(MocoImPreTrainedModel):
                 f"Expected pixel_values of shape (batch, {self.config.num_channels}, height, width) "
                 f"but got {tuple(pixel_values.shape)}. Use MocoImImageProcessor to prepare images."
             )
-        net = self.encoder
-        hidden = net.maxpool(net.relu(net.bn1(net.conv1(pixel_values))))
-        maps = [hidden]
-        for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[:last_stage]:
-            hidden = stage(hidden)  # a CheckpointedStage: recomputed in backward when enabled
-            maps.append(hidden)
-        return maps
+        return run_stages(self.encoder, pixel_values, last_stage)
+
+
+def run_stages(
+    net: nn.Module, pixel_values: torch.Tensor, last_stage: int = 4
+) -> list[torch.Tensor]:
+    """The maps of `net`'s stem and of layer1..layer`last_stage` (a plain function of the ResNet,
+    which `mocoim_hub.export` traces without the transformers model around it)."""
+    hidden = net.maxpool(net.relu(net.bn1(net.conv1(pixel_values))))
+    maps = [hidden]
+    for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[:last_stage]:
+        hidden = stage(hidden)  # a CheckpointedStage: recomputed in backward when enabled
+        maps.append(hidden)
+    return maps
 
 
 class MocoImModel(_StagedEncoder):

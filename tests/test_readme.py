@@ -39,13 +39,14 @@ def run(command: list[str], cwd: Path, timeout: int = 600) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """A folder where command 1 ran (two steps instead of the recipe's 312) and a classifier was
-    kept, by the README's own commands."""
+    """A folder where command 1 ran (two steps instead of the recipe's 312), a classifier was
+    kept and the encoder exported to ONNX, by the README's own commands."""
     folder = tmp_path_factory.mktemp("readme")
     run(["mocoim-pretrain", "--recipe", "demo", "--max-steps", "2", "--output-dir", "runs/demo"], folder)  # fmt: skip
     run(["mocoim-finetune", "--models", "runs/demo/model", "--modes", "full", "--fractions", "0.01",
          "--seeds", "0", "--epochs", "1", "--bootstrap", "20", "--output-dir", "runs/demo/fine-tune",
          "--save-model", "runs/demo/classifier"], folder)  # fmt: skip
+    run(["mocoim-export", "runs/demo/model", "runs/demo/onnx"], folder)
     return folder
 
 
@@ -129,6 +130,7 @@ def test_the_your_own_images_commands_run_as_written(tmp_path):
     summary = json.loads((mine / "data.json").read_text())
     assert summary["images"] == {"train": 201} and summary["dicom"] == 60
     assert (mine / "few-label" / "splits.csv").is_file()
-    assert (mine / "classifier" / "config.json").is_file() and (mine / "features.npz").is_file()
+    assert (mine / "classifier" / "config.json").is_file()
+    assert (mine / "embeddings" / "index.csv").is_file()
     card = (tmp_path / "runs" / "mine-scans" / "model" / "README.md").read_text()
     assert "started from `runs/mine/model`" in card and "60 images (60 DICOM)" in card

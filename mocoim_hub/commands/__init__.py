@@ -5,7 +5,8 @@
 | `mocoim-pretrain` | `pretrain` | pretrain from a recipe, save with a model card, push |
 | `mocoim-finetune` | `finetune` | few-label evaluation (linear probes, fine-tuning) of encoders |
 | `mocoim-analyze` | `analyze` | CKA, layer-wise probing and KS distance of encoders |
-| `mocoim-extract` | `extract` | embed image files, save features as `.npz` |
+| `mocoim-extract` | `extract` | embed images and archives into resumable shards |
+| `mocoim-export` | `export` | export an encoder to ONNX, TorchScript or an ExportedProgram |
 | `mocoim-hub` | `hub` | render model cards, push folders to the Hub |
 | `mocoim-convert` | `convert` | import torchvision / MoCo / Lightning checkpoints |
 | `mocoim-space` | `space` | package the Gradio demo as a Space and push it |
