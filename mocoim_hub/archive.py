@@ -259,7 +259,7 @@ def decoding_loader(
     shards: Sequence[Shard],
     batch_size: int,
     num_workers: int | None = None,
-    device: torch.device = torch.device("cpu"),
+    device: str | torch.device = "cpu",
 ) -> DataLoader:
     """Batches of `shards` (never crossing one, in order) as `{"index", "pixels", "bad"}`,
     decoded ahead by the workers."""

@@ -126,8 +126,22 @@ def embed(loaded: LoadedModel, pixels: torch.Tensor) -> np.ndarray:
 
 
 @torch.inference_mode()
-def activation_overlays(loaded: LoadedModel, pixels: torch.Tensor) -> list[tuple[np.ndarray, str]]:
-    """For layer1..layer4: mean absolute activation over channels, blended over the input.
+def layer_maps(loaded: LoadedModel, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The maps of layer1..layer4 from one forward: the embedding and the overlays share it."""
+    return loaded.encoder.layer_features(pixels, layers=list(LAYERS), pooled=False)
+
+
+def pooled_embedding(maps: dict[str, torch.Tensor]) -> np.ndarray:
+    """`pooler_output` of the image whose `layer_maps` these are."""
+    return maps[LAYERS[-1]][0].mean(dim=(1, 2)).numpy()
+
+
+@torch.inference_mode()
+def activation_overlays(
+    loaded: LoadedModel, pixels: torch.Tensor, maps: dict[str, torch.Tensor] | None = None
+) -> list[tuple[np.ndarray, str]]:
+    """For layer1..layer4 (`maps`, else computed): mean absolute activation over channels,
+    blended over the input.
 
     Maps of 2×2 cells or fewer are upsampled without interpolation, so no structure is invented;
     a map whose cells are equal (always so at 1×1) shows the input untinted and says so, instead
@@ -135,7 +149,7 @@ def activation_overlays(loaded: LoadedModel, pixels: torch.Tensor) -> list[tuple
     from matplotlib import colormaps
 
     base = as_seen_by_model(loaded, pixels).astype(np.float32) / 255
-    maps = loaded.encoder.layer_features(pixels, layers=list(LAYERS), pooled=False)
+    maps = layer_maps(loaded, pixels) if maps is None else maps
     overlays = []
     for name, feature in maps.items():
         heat = feature[0].float().abs().mean(0)

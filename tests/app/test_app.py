@@ -26,9 +26,8 @@ def files(tmp_path_factory):
 
 
 def test_embed_returns_view_embedding_download_and_layer_maps(client, served, files):
-    seen, summary, download, maps = client.predict(
-        served[1], handle_file(files["ct"]), api_name="/embed"
-    )
+    seen, summary, download = client.predict(served[1], handle_file(files["ct"]), api_name="/embed")
+    maps = client.predict(served[1], handle_file(files["ct"]), api_name="/layer_maps")
     assert summary["dimensions"] == 512 and len(summary["first values"]) == 8
     embedding = np.load(download)
     assert embedding.shape == (512,) and summary["L2 norm"] == pytest.approx(
@@ -36,6 +35,9 @@ def test_embed_returns_view_embedding_download_and_layer_maps(client, served, fi
     )
     assert [m["caption"].split(":")[0] for m in maps] == ["layer1", "layer2", "layer3", "layer4"]
     assert seen.endswith((".webp", ".png"))
+    # without an Embed request first (a cache miss), the maps are computed: the same captions
+    fresh = client.predict(served[1], handle_file(files["retina"]), api_name="/layer_maps")
+    assert [m["caption"].split(":")[0] for m in fresh] == ["layer1", "layer2", "layer3", "layer4"]
 
 
 def test_compare_gives_one_similarity_per_layer(client, served, files):
