@@ -101,45 +101,51 @@ def _model_and_pixels(serving: Serving, name: str, upload: bytes | None):
         raise gr.Error(str(error)) from None
 
 
-def run_embed(serving: Serving, name: str, upload: bytes | None):
-    """The input as the model sees it, a summary of the embedding and the embedding as .npy.
-    The activation maps of the same forward are rendered too and kept for `run_layer_maps`, which
-    the page calls next: a client that wants the embedding does not download four images."""
+@dataclass(frozen=True)
+class _View:
+    """What one Embed request computes, from one forward: the embedding, the input as the
+    model sees it and the activation overlays of layer1..layer4 with their captions."""
+
+    embedding: np.ndarray
+    seen: np.ndarray
+    overlays: list[tuple[np.ndarray, str]]
+
+
+def _view(serving: Serving, name: str, upload: bytes | None) -> _View:
     loaded, pixels = _model_and_pixels(serving, name, upload)
-    folder = _output_folder()
     maps = logic.layer_maps(loaded, pixels)
-    embedding = logic.pooled_embedding(maps)
-    output = folder / "embedding.npy"
-    np.save(output, embedding)
-    summary = {"dimensions": len(embedding), "L2 norm": round(float(np.linalg.norm(embedding)), 4),
-               "mean": round(float(embedding.mean()), 4), "std": round(float(embedding.std()), 4),
-               "first values": [round(float(v), 4) for v in embedding[:8]]}  # fmt: skip
     seen = logic.as_seen_by_model(loaded, pixels)
     scale = max(1, 256 // max(seen.shape[:2]))  # small inputs (32 px) shown big, pixels kept sharp
     seen = seen.repeat(scale, axis=0).repeat(scale, axis=1)
-    (seen_file,) = _as_files([seen], folder)
-    _RENDERED_MAPS.put((name, upload), _layer_map_files(loaded, pixels, maps, folder))
-    return seen_file, summary, str(output)
-
-
-def run_layer_maps(serving: Serving, name: str, upload: bytes | None):
-    """The activation maps of layer1..layer4 with captions: those `run_embed` rendered for this
-    model and upload, else computed."""
-    rendered = _RENDERED_MAPS.get((name, upload))
-    if rendered is not None:
-        return rendered
-    loaded, pixels = _model_and_pixels(serving, name, upload)
-    return _layer_map_files(loaded, pixels, logic.layer_maps(loaded, pixels), _output_folder())
-
-
-def _layer_map_files(loaded, pixels, maps, folder: Path) -> list[tuple[str, str]]:
     overlays = logic.activation_overlays(loaded, pixels, maps)
-    files = _as_files([image for image, _ in overlays], folder, ".jpg")
-    return list(zip(files, [caption for _, caption in overlays], strict=True))
+    return _View(logic.pooled_embedding(maps), seen, overlays)
 
 
-class _RecentMaps:
-    """The maps of the last few Embed requests, by (model name, upload digest)."""
+def run_embed(serving: Serving, name: str, upload: bytes | None) -> dict:
+    """The pooled embedding and its summary, as JSON: nothing to download. The views of the same
+    forward are kept for `run_views`, which the page asks for next."""
+    view = _view(serving, name, upload)
+    _RECENT_VIEWS.put((name, upload), view)
+    embedding = view.embedding
+    return {"dimensions": len(embedding), "L2 norm": round(float(np.linalg.norm(embedding)), 4),
+            "mean": round(float(embedding.mean()), 4), "std": round(float(embedding.std()), 4),
+            "embedding": [round(float(v), 6) for v in embedding]}  # fmt: skip
+
+
+def run_views(serving: Serving, name: str, upload: bytes | None):
+    """The input as the model sees it, the embedding as .npy and the activation maps with
+    captions: those of the Embed request for this model and upload, else computed."""
+    view = _RECENT_VIEWS.get((name, upload)) or _view(serving, name, upload)
+    folder = _output_folder()
+    np.save(folder / "embedding.npy", view.embedding)
+    (seen_file,) = _as_files([view.seen], folder)
+    overlay_files = _as_files([image for image, _ in view.overlays], folder, ".jpg")
+    captions = [caption for _, caption in view.overlays]
+    return seen_file, str(folder / "embedding.npy"), list(zip(overlay_files, captions, strict=True))
+
+
+class _RecentViews:
+    """The views of the last few Embed requests, by (model name, upload digest)."""
 
     def __init__(self, size: int = 8):
         self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
@@ -149,18 +155,18 @@ class _RecentMaps:
         name, upload = key
         return str(name), hashlib.sha256(upload or b"").hexdigest()
 
-    def put(self, key: tuple[str, bytes | None], value: list[tuple[str, str]]) -> None:
+    def put(self, key: tuple[str, bytes | None], view: _View) -> None:
         with self.lock:
-            self.items[self._key(key)] = value
+            self.items[self._key(key)] = view
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
 
-    def get(self, key: tuple[str, bytes | None]) -> list[tuple[str, str]] | None:
+    def get(self, key: tuple[str, bytes | None]) -> _View | None:
         with self.lock:
             return self.items.get(self._key(key))
 
 
-_RENDERED_MAPS = _RecentMaps()
+_RECENT_VIEWS = _RecentViews()
 
 
 def run_classify(serving: Serving, name: str, upload: bytes | None):
@@ -234,10 +240,10 @@ def build_demo(
             download = gr.File(label="Embedding (.npy)")
             maps = gr.Gallery(label="Activation maps of layer1–layer4", columns=4, height=260)
             button.click(
-                partial(run_embed, served), [model, upload], [seen, summary, download],
-                api_name="embed",
+                partial(run_embed, served), [model, upload], summary, api_name="embed"
             ).success(
-                partial(run_layer_maps, served), [model, upload], maps, api_name="layer_maps"
+                partial(run_views, served), [model, upload], [seen, download, maps],
+                api_name="embed_views",
             )  # fmt: skip
             gr.Examples(examples, [upload])
         with gr.Tab("Classify"):

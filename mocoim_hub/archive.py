@@ -168,7 +168,8 @@ def embed_archive(
             gives them.
         layers: stages whose global-average-pooled features are kept.
         num_workers: decoding processes (default: the CPU count, at most 8; 0 decodes inline).
-        device, precision: where and how the forward runs (`"bf16"`/`"fp16"` by autocast);
+        device, precision: where (the model is moved there) and how the forward runs
+            (`"bf16"`/`"fp16"` by autocast);
             features are stored as float32.
         shard_size: images per shard, the unit of memory, of resuming and of sharing out ranks.
         resume: continue the folder's run after its last complete shard (a folder that holds no

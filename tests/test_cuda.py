@@ -91,3 +91,25 @@ def test_fp16_with_loss_scaling_trains_finite_and_resumes_exactly(tmp_path):
     resumed = pretrain("demo", tmp_path / "stopped", resume=True, **run)
     assert resumed.steps == straight.steps == 4
     assert resumed.metrics["loss"] == pytest.approx(straight.metrics["loss"], rel=1e-2)
+
+
+def test_archive_extraction_in_bf16_on_the_gpu_matches_the_cpu(tmp_path, saved_model_dir):
+    """`embed_archive` on CUDA (pinned batches from workers, bf16 autocast) against fp32 on the
+    CPU: the same rows up to bf16 rounding."""
+    from PIL import Image
+
+    from mocoim_hub.archive import embed_archive
+
+    paths = []
+    for index, pixels in enumerate(np.random.default_rng(0).integers(0, 65535, (12, 48, 40))):
+        paths.append(tmp_path / f"{index}.png")
+        Image.fromarray(pixels.astype(np.uint16)).save(paths[-1])
+    model = MocoImModel.from_pretrained(saved_model_dir)
+    processor = MocoImImageProcessor.from_pretrained(saved_model_dir)
+    gpu, cpu = (
+        embed_archive(model, processor, paths, tmp_path / device, device=device, precision=precision,
+                      shard_size=5, num_workers=2, progress=False).layer()
+        for device, precision in (("cuda", "bf16"), ("cpu", "fp32"))
+    )  # fmt: skip
+    cosine = (gpu * cpu).sum(1) / np.linalg.norm(gpu, axis=1) / np.linalg.norm(cpu, axis=1)
+    assert cosine.min() > 0.99

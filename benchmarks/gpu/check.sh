@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check of pretraining (about 8 min on one H200): the CUDA-marked tests, then
-# bench_pretrain, bench_inference and bench_recipes on CUDA with bf16 + channels_last (and
-# torch.compile against eager), peak memory included; everything goes to benchmarks/results/gpu.md.
+# The GPU check (about 10 min on one H200): the CUDA-marked tests, then bench_pretrain,
+# bench_inference and bench_recipes on CUDA with bf16 + channels_last (and torch.compile against
+# eager), peak memory included, and bench_extract (archive extraction on the GPU, bf16);
+# everything goes to benchmarks/results/gpu.md.
 #
 #   bash benchmarks/gpu/check.sh
 #
@@ -46,4 +47,7 @@ step "Inference, ResNet-50 224 px batch 64, bf16 + channels_last" 90 \
 step "Paper recipes (their precision), intermediate-loss overhead" 90 \
     "$PYTHON" benchmarks/bench_recipes.py --device cuda --recipes paper-nih --losses mse barlow \
     --repeats 10
+step "Archive extraction, ResNet-18/50 224 px, bf16: decode vs forward vs end to end" 150 \
+    "$PYTHON" benchmarks/bench_extract.py --device cuda --precision bf16 --images 1024 \
+    --batch-size 128 --num-workers 8 --repeats 2
 cat "$REPORT"

@@ -25,19 +25,24 @@ def files(tmp_path_factory):
     }
 
 
-def test_embed_returns_view_embedding_download_and_layer_maps(client, served, files):
-    seen, summary, download = client.predict(served[1], handle_file(files["ct"]), api_name="/embed")
-    maps = client.predict(served[1], handle_file(files["ct"]), api_name="/layer_maps")
-    assert summary["dimensions"] == 512 and len(summary["first values"]) == 8
-    embedding = np.load(download)
-    assert embedding.shape == (512,) and summary["L2 norm"] == pytest.approx(
-        np.linalg.norm(embedding), abs=1e-3
+def test_embed_returns_the_embedding_and_its_views_follow(client, served, files):
+    summary = client.predict(served[1], handle_file(files["ct"]), api_name="/embed")
+    assert summary["dimensions"] == 512 and len(summary["embedding"]) == 512
+    assert summary["L2 norm"] == pytest.approx(np.linalg.norm(summary["embedding"]), abs=1e-3)
+    seen, download, maps = client.predict(
+        served[1], handle_file(files["ct"]), api_name="/embed_views"
     )
+    np.testing.assert_allclose(np.load(download), summary["embedding"], atol=1e-6)
     assert [m["caption"].split(":")[0] for m in maps] == ["layer1", "layer2", "layer3", "layer4"]
     assert seen.endswith((".webp", ".png"))
-    # without an Embed request first (a cache miss), the maps are computed: the same captions
-    fresh = client.predict(served[1], handle_file(files["retina"]), api_name="/layer_maps")
-    assert [m["caption"].split(":")[0] for m in fresh] == ["layer1", "layer2", "layer3", "layer4"]
+    # without an Embed request first (nothing kept), the views are computed: the same outputs
+    fresh = client.predict(served[1], handle_file(files["retina"]), api_name="/embed_views")
+    assert [m["caption"].split(":")[0] for m in fresh[2]] == [
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+    ]
 
 
 def test_compare_gives_one_similarity_per_layer(client, served, files):
@@ -73,7 +78,7 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_answering(
         client.predict(served[1], handle_file(str(bad)), api_name="/embed")
     assert tempfile.gettempdir() not in str(error.value)  # no server path, the upload's own name
     assert (
-        client.predict(served[1], handle_file(files["retina"]), api_name="/embed")[1]["dimensions"]
+        client.predict(served[1], handle_file(files["retina"]), api_name="/embed")["dimensions"]
         == 512
     )
 
@@ -122,7 +127,7 @@ def test_sixteen_concurrent_requests_are_all_answered(served, files):
         user = Client(served[0], verbose=False)
         return user.predict(
             served[1], handle_file(files["immunohistochemistry"]), api_name="/embed"
-        )[1]
+        )
 
     with ThreadPoolExecutor(16) as pool:
         summaries = list(pool.map(one_user, range(16), timeout=300))
