@@ -169,8 +169,7 @@ def embed_archive(
         layers: stages whose global-average-pooled features are kept.
         num_workers: decoding processes (default: the CPU count, at most 8; 0 decodes inline).
         device, precision: where (the model is moved there) and how the forward runs
-            (`"bf16"`/`"fp16"` by autocast);
-            features are stored as float32.
+            (`"bf16"`/`"fp16"` by autocast); features are stored as float32.
         shard_size: images per shard, the unit of memory, of resuming and of sharing out ranks.
         resume: continue the folder's run after its last complete shard (a folder that holds no
             run yet is started).
@@ -194,20 +193,12 @@ def embed_archive(
         raise ValueError(
             f"Unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}."
         )
+    if on_bad_image not in ("error", "skip"):
+        raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}.")
     device = torch.device(device) if device is not None else default_device()
     names = [STAGE_NAMES[index] for index in resolve_layers(layers)]
     folder = Path(output_dir)
-    manifest = {
-        "source": source,
-        "model": model_fingerprint(model),
-        "processor": processor.to_dict(),
-        "layers": names,
-        "widths": [model.config.hidden_sizes[STAGE_NAMES.index(name)] for name in names],
-        "shard_size": shard_size,
-        "images": len(paths),
-        "image_list_sha256": hashlib.sha256("\n".join(paths).encode()).hexdigest(),
-    }
-    manifest = json.loads(json.dumps(manifest))  # as it reads back from the file
+    manifest = _manifest(model, processor, names, shard_size, paths, source)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     if rank == 0:
         _prepare_folder(folder, manifest, resume)
@@ -248,6 +239,21 @@ def embed_archive(
         _merge_index(folder, shards)
     _barrier(world)
     return Embeddings(folder)
+
+
+def _manifest(model, processor, names, shard_size, paths, source) -> dict[str, Any]:
+    """What identifies a run, as `embeddings.json` holds it (`--resume` compares it)."""
+    manifest = {
+        "source": source,
+        "model": model_fingerprint(model),
+        "processor": processor.to_dict(),
+        "layers": names,
+        "widths": [model.config.hidden_sizes[STAGE_NAMES.index(name)] for name in names],
+        "shard_size": shard_size,
+        "images": len(paths),
+        "image_list_sha256": hashlib.sha256("\n".join(paths).encode()).hexdigest(),
+    }
+    return json.loads(json.dumps(manifest))  # as it reads back from the file
 
 
 def _batch_count(shard: Shard, batch_size: int) -> int:

@@ -106,7 +106,7 @@ def test_the_command_writes_a_folder_and_similarities_on_request(
     assert stopped.value.code == 2 and "--output names a folder" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.faults
 def test_a_killed_extraction_resumes_to_the_rows_of_an_uninterrupted_run(
     tmp_path, example_archive, saved_model_dir
 ):

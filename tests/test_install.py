@@ -64,7 +64,16 @@ def test_wheel_ships_recipes_templates_licence_and_types(wheel):
     assert any(name.endswith("licenses/LICENSE") for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for command in ("pretrain", "finetune", "analyze", "extract", "hub", "convert", "space"):
+    for command in (
+        "pretrain",
+        "finetune",
+        "analyze",
+        "extract",
+        "export",
+        "hub",
+        "convert",
+        "space",
+    ):
         assert f"mocoim-{command} = mocoim_hub.commands.console:{command}" in scripts
     # the studies are research code beside their results, not part of what users install
     assert "reproduce" not in scripts and "curve" not in scripts
