@@ -15,6 +15,7 @@ from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .configuration_mocoim import MAX_IMAGE_SIZE, are_numbers, default_normalization, is_int
 from .imaging import (
+    DECODE_BUDGET,
     INTENSITY_SCALINGS,
     ImageLike,
     is_dicom_dataset,
@@ -191,12 +192,34 @@ class MocoImImageProcessor(BaseImageProcessor):
         if options["do_resize"]:
             resample = RESAMPLING[options["resample"]]
             target = options["resize_to"]  # an int is the shortest edge
+            check_resize_budget(tensor.shape, target)
             tensor = TF.resize(tensor, target, interpolation=resample, antialias=True)
         if options["do_center_crop"]:
             tensor = TF.center_crop(tensor, options["crop_to"])
         if tensor.dtype == torch.uint8:
             tensor = tensor.float().div_(255.0)
         return match_channels(tensor.clamp_(0.0, 1.0), options["num_channels"])
+
+
+def check_resize_budget(shape: Sequence[int], target: int | list[int]) -> None:
+    """Refuse a resize whose output would take more than `DECODE_BUDGET` as float32: an extreme
+    aspect ratio (a 1 x 1,000,000 strip is a 1 kB PNG) resized to a shortest edge of 224 would
+    ask for gigabytes before the centre crop."""
+    channels, height, width = shape[-3:]
+    if isinstance(target, int):
+        short, long = sorted((height, width))
+        out = (target, int(target * long / short))
+    else:
+        out = tuple(target)
+    size = out[0] * out[1] * channels * 4
+    if size > DECODE_BUDGET:
+        raise ValueError(
+            f"An image of {width}x{height} pixels (aspect ratio {max(height, width) / min(height, width):,.0f}:1) "
+            f"would resize to {out[1] if width > height else out[0]}x{out[0] if width > height else out[1]}: "
+            f"{size / 2**20:,.0f} MiB as float32, over the decode budget of "
+            f"{DECODE_BUDGET // 2**20} MiB. Crop it to a sensible aspect ratio, or resize to a "
+            "fixed size {'height': h, 'width': w}."
+        )
 
 
 def _per_channel(values: Any, num_channels: int, name: str) -> list[float]:

@@ -7,6 +7,7 @@ The rules, so nothing is silently clipped or darkened:
   0..65535; anything else (e.g. signed CT values) needs `intensity_scaling="minmax"`.
 - Floats must already lie in [0, 1], unless `intensity_scaling="minmax"`.
 - `"minmax"` maps each image's own minimum and maximum to 0 and 1.
+- A PNG/JPEG/TIFF with an EXIF Orientation is turned as viewers and PACS exports show it.
 - DICOM goes through the modality LUT (rescale slope/intercept), then the VOI window or LUT,
   and MONOCHROME1 is inverted so that bright always means dense.
 
@@ -40,6 +41,16 @@ ImageLike = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 _PIL_TO_RGB = {"P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"}
 _ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
 DICOM_SUFFIXES = (".dcm", ".dicom")
+_ORIENTATION = 0x0112  # EXIF tag: how the stored pixels are turned for display
+_TURNS = {
+    2: PIL.Image.Transpose.FLIP_LEFT_RIGHT,
+    3: PIL.Image.Transpose.ROTATE_180,
+    4: PIL.Image.Transpose.FLIP_TOP_BOTTOM,
+    5: PIL.Image.Transpose.TRANSPOSE,
+    6: PIL.Image.Transpose.ROTATE_270,
+    7: PIL.Image.Transpose.TRANSVERSE,
+    8: PIL.Image.Transpose.ROTATE_90,
+}
 # Bytes one decoded frame may take as float32: 64 M samples, e.g. 8192 x 8192 grayscale or
 # 4729 x 4729 RGB, several times the largest mammogram. load_image + processor then add at most
 # ~0.8 GB (measured by tests/reliability/test_hostile_files.py).
@@ -108,11 +119,25 @@ def _open_pil(source: Any, name: str) -> PIL.Image.Image:
         samples, sample_bytes = _pil_samples(image.mode)
         check_decode_budget(name, width, height, samples, sample_bytes)  # before decoding
         image.load()
+        # As viewers and PACS exports show it. Pillow turns a TIFF itself on load (and drops the
+        # tag), so only what is still tagged after load() is turned here.
+        orientation = _exif_orientation(image)
+        if orientation in _TURNS:
+            image = image.transpose(_TURNS[orientation])
     except BadImageError:
         raise
     except Exception as err:  # decoders raise many types for malformed files
         raise BadImageError(f"Could not decode {name} as an image ({_describe(err)}).") from err
     return image
+
+
+def _exif_orientation(image: PIL.Image.Image) -> int:
+    """The EXIF Orientation tag (1 = as stored); unreadable EXIF counts as 1, as viewers take it."""
+    try:
+        orientation = image.getexif().get(_ORIENTATION, 1)
+    except Exception:  # a malformed EXIF block leaves the pixels readable
+        return 1
+    return orientation if isinstance(orientation, int) else 1
 
 
 def _pil_samples(mode: str) -> tuple[int, int]:

@@ -198,3 +198,14 @@ def test_normalisation_given_per_call_has_one_value_per_channel():
         processor(image, image_mean=[0.0] * 4, image_std=[1.0] * 4)
     with pytest.raises(ValueError, match="image_std must be positive"):
         processor(image, image_std=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 1_000_000), (3, 400_000)])
+def test_a_resize_over_the_decode_budget_is_refused_naming_the_ratio(shape):
+    with pytest.raises(
+        ValueError, match=r"aspect ratio [\d,]+:1\) would resize to .* over the decode budget"
+    ):
+        MocoImImageProcessor()(np.zeros(shape, np.uint8))
+    # the same strip to a fixed size is fine: nothing larger than the output is allocated
+    fixed = MocoImImageProcessor(size={"height": 32, "width": 32}, crop_size=32)
+    assert fixed(np.zeros(shape, np.uint8))["pixel_values"].shape == (1, 1, 32, 32)

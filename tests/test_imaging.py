@@ -2,6 +2,7 @@ import re
 import sys
 
 import numpy as np
+import PIL.Image
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -77,3 +78,24 @@ def test_malformed_dicom_fields_are_value_errors_naming_the_file(tmp_path, field
     with pytest.raises(ValueError, match="malformed.dcm") as error:
         load_image(path)
     assert re.search(problem, str(error.value)), str(error.value)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif"])
+def test_exif_orientation_is_applied_as_viewers_show_it(tmp_path, suffix):
+    """Orientation 6: the stored pixels are shown turned 90° clockwise; a 40 x 20 (w x h) file
+    with a bright left column is shown 20 x 40 with a bright top row."""
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, :8] = 255
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / f"turned{suffix}"
+    # a TIFF keeps the tag in its own IFD; Pillow turns compressed TIFFs itself on load
+    options = (
+        {"tiffinfo": {0x0112: 6}, "compression": "tiff_lzw"} if suffix == ".tif" else {"exif": exif}
+    )
+    PIL.Image.fromarray(stored).save(path, **options)
+    shown = np.asarray(load_image(path))
+    assert shown.shape == (40, 20)
+    assert shown[:6].mean() > 200 and shown[-20:].mean() < 50
+    inputs = MocoImImageProcessor(size={"height": 40, "width": 20}, do_center_crop=False)(str(path))
+    assert inputs["pixel_values"].shape[-2:] == (40, 20)

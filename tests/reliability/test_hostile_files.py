@@ -77,3 +77,18 @@ def test_mutation_fuzz_finds_nothing_but_value_errors(format):
     }
     assert not others, others
     assert outcomes["ValueError"] > 1000 and outcomes["ok"] > 100  # both paths were exercised
+
+
+def test_an_extreme_aspect_ratio_is_refused_before_the_resize_allocates(tmp_path):
+    """A 1 kB PNG of 1 x 1,000,000 pixels passes the decode budget (1 M samples); resizing its
+    short edge to 224 would ask for 191 GiB. The processor refuses it, naming the ratio."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "strip.png"
+    Image.fromarray(np.zeros((1, 1_000_000), np.uint8)).save(path)
+    assert path.stat().st_size < 4096
+    result = load_and_process(path)
+    assert result["outcome"].startswith("ValueError"), result
+    assert "aspect ratio 1,000,000:1" in result["outcome"], result
+    assert result["growth_mb"] < 64, result
