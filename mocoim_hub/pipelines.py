@@ -19,9 +19,26 @@ from transformers.pipelines import (
 )
 
 from .configuration_mocoim import MocoImConfig
+from .image_processing_mocoim import MocoImImageProcessor
 
 
 class _ReadsMedicalImages:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        processor = getattr(self, "image_processor", None)
+        if isinstance(self.model.config, MocoImConfig) and not isinstance(
+            processor, MocoImImageProcessor
+        ):
+            found = type(processor).__name__ if processor is not None else "none"
+            raise ValueError(
+                f"This MoCo-IM model's image processor is {found}, but MoCo-IM encoders read "
+                "images with MocoImImageProcessor (16-bit and DICOM input, the model's channels "
+                "and normalisation); another processor feeds them pixels they were not trained "
+                'on. Set "image_processor_type": "MocoImImageProcessor" in the model\'s '
+                "preprocessor_config.json, or pass "
+                "image_processor=MocoImImageProcessor.from_model_config(model.config)."
+            )
+
     def preprocess(self, image, timeout=None, **processor_options):
         if not isinstance(self.model.config, MocoImConfig):
             return super().preprocess(image, timeout=timeout, **processor_options)

@@ -78,3 +78,23 @@ def test_other_models_keep_transformers_behaviour():
                        image_processor=MocoImImageProcessor(num_channels=3))  # fmt: skip
     with pytest.raises(TypeError, match="Incorrect format used for image"):  # as without mocoim_hub
         extract(np.zeros((32, 32, 3), np.uint8))
+
+
+def test_a_folder_naming_another_processor_is_refused_naming_it(tmp_path, saved_model_dir):
+    """A preprocessor_config.json that names ViT's processor would normalise a 16-bit X-ray as
+    ViT does; the pipeline refuses the folder instead, naming the class and the fix."""
+    import shutil
+
+    from transformers import ViTImageProcessor
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model_dir, folder)
+    (folder / "preprocessor_config.json").unlink()
+    ViTImageProcessor().save_pretrained(folder)
+    with pytest.raises(
+        ValueError, match="image processor is ViTImageProcessor.*image_processor_type"
+    ):
+        pipeline("image-feature-extraction", model=str(folder))
+    fixed = pipeline("image-feature-extraction", model=str(folder),
+                     image_processor=MocoImImageProcessor(size=32, crop_size=32))  # fmt: skip
+    assert np.asarray(fixed(np.zeros((40, 40), np.uint8), pool=True)).shape == (1, 512)
