@@ -30,11 +30,38 @@ def looks_local(source: str | os.PathLike) -> bool:
     )
 
 
+class OpenModelFolderError(ValueError):
+    """A model folder whose files link outside it."""
+
+
 def check_model_source(source: str | os.PathLike | None) -> None:
-    """Raise `ModelNotFoundError` when `source` is a path that holds no model folder; a folder, a
-    Hub id or None (weights given another way) pass."""
-    if isinstance(source, str | os.PathLike) and looks_local(source):
+    """Raise `ModelNotFoundError` when `source` is a path that holds no model folder, and
+    `OpenModelFolderError` when a folder's files link outside it; a closed folder, a Hub id or
+    None (weights given another way) pass."""
+    if not isinstance(source, str | os.PathLike):
+        return
+    if looks_local(source):
         require_model_folder(source)
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        require_closed_folder(folder)
+
+
+def require_closed_folder(folder: Path) -> None:
+    """Every file of `folder` resolves inside it: a `model.safetensors` linked to a file
+    elsewhere is refused. A snapshot of the Hub cache (`models--org--name/snapshots/<revision>`)
+    may link into its own `blobs/`, as huggingface_hub makes it."""
+    root = folder.resolve()
+    homes = [root]
+    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
+        homes.append((folder.parent.parent / "blobs").resolve())
+    for entry in folder.iterdir():
+        target = entry.resolve()
+        if not any(target == home or target.is_relative_to(home) for home in homes):
+            raise OpenModelFolderError(
+                f"{entry} links to {target}, outside the model folder {folder}. A model folder is "
+                "read only inside itself: copy the file in instead of linking to it."
+            )
 
 
 def require_model_folder(source: str | os.PathLike) -> Path:

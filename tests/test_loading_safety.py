@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pytest
@@ -85,3 +86,36 @@ def test_malformed_shard_index_is_a_value_error(saved_model_dir, tmp_path):
     (folder / "model.safetensors.index.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="not a shard index"):
         MocoImModel.from_pretrained(folder)
+
+
+def test_a_weights_file_linked_from_outside_the_folder_is_refused(saved_model_dir, tmp_path):
+    """`model.safetensors` as a link to a file elsewhere: refused by every model loader (the
+    pipeline's included), naming the link and where it points."""
+    from transformers import pipeline
+
+    from mocoim_hub.sources import OpenModelFolderError
+
+    outside = tmp_path / "elsewhere.safetensors"
+    shutil.copy(f"{saved_model_dir}/model.safetensors", outside)
+    folder = tmp_path / "linked"
+    shutil.copytree(saved_model_dir, folder)
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors").symlink_to(outside)
+    refusal = "model.safetensors links to .*elsewhere.safetensors, outside the model folder"
+    for loader in (MocoImModel.from_pretrained, AutoModel.from_pretrained):
+        with pytest.raises(OpenModelFolderError, match=refusal):
+            loader(str(folder))
+    with pytest.raises(ValueError, match=refusal):
+        pipeline("image-feature-extraction", model=str(folder))
+
+
+def test_a_hub_cache_snapshot_linking_into_its_blobs_loads(saved_model_dir, tmp_path):
+    """The layout huggingface_hub makes: snapshots/<revision>/<file> -> ../../blobs/<hash>."""
+    repo = tmp_path / "hub" / "models--org--name"
+    snapshot = repo / "snapshots" / "0123abc"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for index, file in enumerate(sorted(os.listdir(saved_model_dir))):
+        shutil.copy(f"{saved_model_dir}/{file}", repo / "blobs" / f"blob{index}")
+        (snapshot / file).symlink_to(f"../../blobs/blob{index}")
+    assert MocoImModel.from_pretrained(str(snapshot)).config.backbone == "resnet18"

@@ -1,6 +1,6 @@
 """The console scripts' entry points (`mocoim-pretrain` -> `pretrain()`, ...; see
 `mocoim_hub.commands`): each runs its module's `main()` and turns a missing extra or a missing
-model folder into one line and exit status 1."""
+model folder (or one whose files link outside it) into one line and exit status 1."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import sys
 from collections.abc import Callable
 
 from ..extras import MissingExtraError
-from ..sources import ModelNotFoundError
+from ..sources import ModelNotFoundError, OpenModelFolderError
 
 
 def _console_script(module: str) -> Callable[[], None]:
     def run() -> None:
         try:
             sys.exit(importlib.import_module(module).main())
-        except (MissingExtraError, ModelNotFoundError) as error:
+        except (MissingExtraError, ModelNotFoundError, OpenModelFolderError) as error:
             sys.exit(str(error))
 
     return run
