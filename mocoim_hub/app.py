@@ -14,10 +14,13 @@ fixed when the app starts: clients choose among them by name and never name a se
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import hashlib
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import uuid
@@ -52,7 +55,11 @@ MAX_FILE_SIZE_MB = logic.MAX_UPLOAD_BYTES // 2**20
 # Gradio's cache on every call, which no cache setting removes.
 UPLOAD = "binary"
 KEPT_OUTPUTS = 64  # requests whose output files are kept until Gradio has copied them
+MAX_QUEUE = 64  # requests waiting at once; the next ones are told the app is busy
+# This process's own folder (mode 0700, made fresh): request outputs and the example files, never
+# a file it did not write; removed at exit (and on SIGTERM once `launch` has run).
 OUTPUTS = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
+atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 _OUTPUT_FOLDERS: collections.deque[Path] = collections.deque()
 _OUTPUTS_LOCK = threading.Lock()
 
@@ -213,16 +220,18 @@ def build_demo(
     models: str | Sequence[str] | None = None,
     max_file_size_mb: int = MAX_FILE_SIZE_MB,
     gallery: str | None = None,
+    max_queue: int = MAX_QUEUE,
 ) -> gr.Blocks:
     """The demo serving `models` (folders or Hub ids, `NAME=SOURCE` to name one); default
     `$MOCOIM_MODEL` (comma-separated) or the README's `runs/demo/model`. The Retrieve tab searches
-    `gallery` (a folder, glob or CSV/TSV file; default: the embedded dataset's test split).
+    `gallery` (a folder, glob or CSV/TSV file; default: the embedded dataset's test split). At most
+    `max_queue` requests wait at once; Gradio tells the next ones the queue is full.
     Launch it with `launch` and the same `max_file_size_mb`."""
     specs = [models] if isinstance(models, str) else list(models or logic.default_model_sources())
     if gallery is not None:
         logic.gallery_images(gallery)  # a wrong path fails at start, not at the first request
     served = Serving(load_models(specs), max_file_size_mb * 2**20, gallery)
-    examples = [[str(p)] for p in example_files().values()]
+    examples = [[str(p)] for p in example_files(OUTPUTS / "examples").values()]
     with gr.Blocks(title="MoCo-IM encoder explorer", delete_cache=(300, 900)) as demo:
         gr.Markdown(INTRO)
         names = list(served.models)
@@ -272,7 +281,7 @@ def build_demo(
             button_r.click(
                 partial(run_retrieve, served), [model, upload_r], neighbours, api_name="retrieve"
             )
-    return demo
+    return demo.queue(max_size=max_queue)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -308,7 +317,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def launch(demo: gr.Blocks, max_file_size_mb: int = MAX_FILE_SIZE_MB, **options) -> None:
-    """Serve `demo`; Gradio refuses larger uploads before storing them."""
+    """Serve `demo`; Gradio refuses larger uploads before storing them. A SIGTERM (a container
+    or Space stopping) then exits through the `atexit` handlers, which remove the app's files."""
+    if threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo.launch(max_file_size=f"{max_file_size_mb}mb", **options)
 
 

@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
+import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,9 +38,19 @@ def example_images() -> dict[str, np.ndarray]:
     }
 
 
+@functools.cache
+def _private_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="mocoim-examples-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def example_files(folder: str | os.PathLike | None = None) -> dict[str, Path]:
     """The example images as files a user would upload: retina and immunohistochemistry as PNG,
-    the CT slice as pydicom's original DICOM file, and two images of the embedded dataset."""
+    the CT slice as pydicom's original DICOM file, and two images of the embedded dataset.
+
+    Without `folder` they go to this process's own temporary folder (made fresh, removed at
+    exit), never to a shared one where another user's files could stand in for them."""
     require("The example images", "skimage", "pydicom")
     from PIL import Image
     from pydicom.data import get_testdata_file
@@ -45,7 +58,7 @@ def example_files(folder: str | os.PathLike | None = None) -> dict[str, Path]:
 
     from .data.default import load_default_dataset
 
-    folder = Path(folder or Path(tempfile.gettempdir()) / "mocoim_hub_examples")
+    folder = Path(folder) if folder is not None else _private_folder()
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         "retina": folder / "retina.png",

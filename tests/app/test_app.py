@@ -2,6 +2,7 @@
 
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,9 +135,11 @@ def test_sixteen_concurrent_requests_are_all_answered(served, files):
     assert len(summaries) == 16 and len({s["L2 norm"] for s in summaries}) == 1
 
 
-def test_the_app_listens_where_told_and_says_where(encoder_dir, example_archive):
+def test_the_app_listens_where_told_and_says_where(encoder_dir, example_archive, tmp_path):
     """`python app.py --host --port` as a user starts it: the address is printed, the page and
-    the API answer there; a gallery path that is not there fails at start, in one line."""
+    the API answer there; its examples are in its own folder, which SIGTERM removes; a gallery
+    path that is not there fails at start, in one line."""
+    import os
     import socket
     import subprocess
     import sys
@@ -148,7 +151,10 @@ def test_the_app_listens_where_told_and_says_where(encoder_dir, example_archive)
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "mocoim_hub.app", "--model", encoder_dir, "--host",
                "127.0.0.1", "--port", str(port), "--gallery", str(example_archive / "photos")]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    private_tmp = tmp_path / "tmp"  # where the app's own folders go, to see them removed
+    private_tmp.mkdir()
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "TMPDIR": str(private_tmp)})  # fmt: skip
     try:
         lines = []
         deadline = time.time() + 120
@@ -159,9 +165,41 @@ def test_the_app_listens_where_told_and_says_where(encoder_dir, example_archive)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
             assert page.status == 200 and b"MoCo-IM encoder explorer" in page.read()
         assert "read 80 images" in "".join(lines)  # the gallery, listed at start
+        ours = sorted(p.name.split("-")[1] for p in private_tmp.glob("mocoim-*"))
+        assert ours == ["demo", "examples"] or ours == ["demo"], ours
+        assert (next(private_tmp.glob("mocoim-demo-*")) / "examples" / "retina.png").is_file()
     finally:
-        server.terminate()
+        server.terminate()  # SIGTERM, as a container or Space stops it
         server.wait(timeout=30)
+    assert not list(private_tmp.glob("mocoim-*"))  # its folders went with it
     wrong = subprocess.run([*command[:-1], str(example_archive / "nowhere")], capture_output=True,
                            text=True, timeout=120)  # fmt: skip
     assert wrong.returncode == 2 and "--gallery: No folder or file at" in wrong.stderr
+
+
+def test_a_full_queue_answers_busy_and_the_app_keeps_serving(encoder_dir, files):
+    """With room for one waiting request, a burst of twelve: some are told the queue is full,
+    the others are answered, and the app answers again afterwards."""
+    from mocoim_hub.app import build_demo, launch
+
+    demo = build_demo([encoder_dir], max_queue=1)
+    launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+
+        def one_user(_) -> str:
+            try:
+                Client(demo.local_url, verbose=False).predict(
+                    Path(encoder_dir).name, handle_file(files["retina"]), api_name="/embed"
+                )
+                return "answered"
+            except Exception as error:  # noqa: BLE001 (the refusal's type is gradio_client's)
+                return str(error)
+
+        with ThreadPoolExecutor(12) as pool:
+            outcomes = list(pool.map(one_user, range(12), timeout=300))
+        busy = [o for o in outcomes if o != "answered"]
+        assert busy and all("queue is full" in o.lower() for o in busy), outcomes
+        assert "answered" in outcomes
+        assert one_user(0) == "answered"
+    finally:
+        demo.close()
