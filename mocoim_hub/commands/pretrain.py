@@ -39,8 +39,9 @@ from .arguments import (
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--recipe", default="demo",
-                        help=f"a shipped recipe ({', '.join(shipped_recipes())}) or a JSON path")  # fmt: skip
+    parser.add_argument("--recipe",
+                        help=f"a shipped recipe ({', '.join(shipped_recipes())}) or a JSON path "
+                        "(default: demo; with --resume, the run's own recipe.json)")  # fmt: skip
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_hub_arguments(parser, args)
     try:
-        recipe = PretrainRecipe.resolve(args.recipe, **recipe_overrides(args))
+        recipe = PretrainRecipe.resolve(recipe_of(args), **recipe_overrides(args))
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
 
@@ -72,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Next: mocoim-finetune --models {model_dir} random{data} --output-dir "
               f"{args.output_dir / 'few-label'}   # few-label evaluation against random init")  # fmt: skip
     return 0
+
+
+def recipe_of(args: argparse.Namespace) -> str | Path:
+    """The recipe named, else the run's own when resuming it, else `demo`."""
+    own = args.output_dir / "recipe.json"
+    if args.recipe is None and args.resume and own.is_file():
+        return own
+    return args.recipe or "demo"
 
 
 @contextlib.contextmanager

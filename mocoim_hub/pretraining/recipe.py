@@ -43,6 +43,13 @@ FIELD_HELP = {
 }
 
 
+# Fields a resumed run may change: its length, what it logs, and torch.compile (the same
+# computation). Any other change would make the continued run another experiment than the one
+# its checkpoint started.
+RESUMABLE_CHANGES = ("name", "epochs", "max_steps", "log_every", "checkpoint_every", "knn_every",
+                     "snapshot_every", "report_to", "compile")  # fmt: skip
+
+
 @dataclass
 class PretrainRecipe:
     """All settings of a pretraining run (see the README's recipe table for their meaning)."""

@@ -52,7 +52,7 @@ from .checkpoint import load_checkpoint, restore_rng_state, rng_state
 from .metrics import plot_loss_curves, read_metrics
 from .optim import build_optimizer
 from .precision import MixedPrecision
-from .recipe import PretrainRecipe
+from .recipe import RESUMABLE_CHANGES, PretrainRecipe
 from .schedules import ema_momentum, learning_rate
 from .stream import EpochSampler, SeededViews
 
@@ -136,6 +136,8 @@ class Pretrainer:
             )
         if resume and not self.checkpoint_path.exists():
             raise FileNotFoundError(f"Asked to resume, but there is no {self.checkpoint_path}.")
+        if resume:
+            self._check_same_run()
         self.data, self.resume = data, resume
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.callbacks = arrange_callbacks(default_callbacks(self.recipe), callbacks)
@@ -143,6 +145,26 @@ class Pretrainer:
         self.training_s = 0.0  # seconds spent training (not monitoring or saving) so far
         self._stop_requested = False
         self._ready = False
+
+    def _check_same_run(self) -> None:
+        """Before anything is written: a resumed run keeps its own recipe (`recipe.json`); only
+        the fields of `RESUMABLE_CHANGES` (more epochs or steps, logging) may differ."""
+        saved_file = self.output_dir / "recipe.json"
+        if not saved_file.is_file():
+            return
+        saved, now = PretrainRecipe.load(saved_file).to_dict(), self.recipe.to_dict()
+        refused = [name for name, value in now.items()
+                   if name not in RESUMABLE_CHANGES and saved.get(name) != value]  # fmt: skip
+        if refused:
+            differences = ", ".join(
+                f"{n} (run: {saved.get(n)!r}, now: {now[n]!r})" for n in refused
+            )
+            raise ValueError(
+                f"Cannot resume {self.output_dir} with another recipe: it differs from the run's "
+                f"own ({saved_file}) in {differences}. Resume without --recipe and those flags "
+                "(the run's recipe is used; --epochs and --max-steps may be raised), or choose "
+                "another output folder."
+            )
 
     # --- set-up ----------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """`mocoim-pretrain`, the thin command over `pretrain()`: the same weights as the library, its
 exceptions as exit codes with one-line messages, SIGTERM as a checkpointed stop (exit 143)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -88,6 +89,24 @@ def test_sigterm_checkpoints_the_step_and_exits_143_then_resume_finishes(
 
 
 @pytest.mark.compile
+def test_resume_alone_continues_the_runs_own_recipe_and_refuses_changes(tmp_path, capsys):
+    """`--output-dir RUN --resume` typed alone (as after a crash) continues with the run's own
+    recipe.json; a flag that would change it is refused in one line before anything is written."""
+    run = tmp_path / "run"
+    main(["--output-dir", str(run), *TINY, "--max-steps", "2", "--lr", "0.01"])
+    recipe = (run / "recipe.json").read_text()
+    with pytest.raises(SystemExit) as refused:
+        main(["--output-dir", str(run), "--resume", "--lr", "0.02", "--batch-size", "16"])
+    assert refused.value.code.startswith(f"Cannot resume {run} with another recipe")
+    assert "lr (run: 0.01, now: 0.02), batch_size (run: 32, now: 16)" in refused.value.code
+    assert (run / "recipe.json").read_text() == recipe
+    capsys.readouterr()
+    assert main(["--output-dir", str(run), "--resume", "--max-steps", "3"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    resumed = json.loads((run / "recipe.json").read_text())
+    assert resumed["lr"] == 0.01 and resumed["max_steps"] == 3 and resumed["batch_size"] == 32
+
+
 def test_compiled_run_resumes_an_eager_checkpoint_and_matches_eager(tmp_path):
     """`compile` (torch.compile of the encoder passes) continues an eager run's checkpoint: the
     same losses and weights as continuing it eagerly."""
