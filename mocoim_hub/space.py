@@ -73,6 +73,11 @@ def _check_target(folder: Path, force: bool) -> None:
             "writing there would overwrite the checkout's own app.py, README.md and package. "
             "Write the Space to a folder of its own, e.g. spaces/mocoim-demo."
         )
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"{folder} is a file, not a folder: a Space is a folder (app.py, README.md, "
+            "requirements.txt, mocoim_hub/). Choose a folder path, e.g. spaces/mocoim-demo."
+        )
     if folder.is_dir() and any(folder.iterdir()) and not force:
         raise ValueError(
             f"{folder} is not empty; its app.py, README.md, requirements.txt and mocoim_hub/ "

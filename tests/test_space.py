@@ -63,6 +63,15 @@ def test_non_empty_folder_is_kept_unless_forced(tmp_path, capsys):
     assert (folder / "app.py").exists()
 
 
+def test_a_file_in_the_way_is_one_line_and_kept(tmp_path, capsys):
+    path = tmp_path / "space"
+    path.write_text("my notes")
+    for force in ([], ["--force"]):
+        assert main(["write", str(path), "--model", "org/mocoim-demo", *force]) == 2
+        assert f"{path} is a file, not a folder" in capsys.readouterr().err
+    assert path.read_text() == "my notes"
+
+
 def test_the_checkout_it_copies_from_is_never_written(tmp_path, capsys):
     from mocoim_hub.space import PACKAGE
 
