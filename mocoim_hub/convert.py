@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
 from .configuration_mocoim import BACKBONES, MocoImConfig
 from .image_processing_mocoim import MocoImImageProcessor
+from .manifest import replace_folder
 from .modeling_mocoim import MocoImModel
 
 QUERY_ENCODER = "encoder_q."
@@ -137,9 +139,11 @@ def convert_checkpoint(
     output_dir: str | os.PathLike,
     num_channels: int | None = None,
     image_size: int = 224,
+    force: bool = False,
     **config_kwargs,
 ) -> MocoImModel:
-    """Write `source`'s encoder to `output_dir` as a MoCo-IM model folder with its image processor."""
+    """Write `source`'s encoder to `output_dir` as a MoCo-IM model folder with its image processor.
+    A folder holding files this package did not write is refused unless `force`."""
     encoder = extract_encoder(load_checkpoint(source))
     conv1 = _first_conv(encoder["conv1.weight"])
     num_channels = num_channels or conv1.shape[1]
@@ -154,6 +158,11 @@ def convert_checkpoint(
     model = MocoImModel(config)
     _check_against(model.encoder.state_dict(), encoder, config.backbone)
     model.encoder.load_state_dict(encoder)
-    model.save_pretrained(output_dir)
-    MocoImImageProcessor.from_model_config(config).save_pretrained(output_dir)
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        MocoImImageProcessor.from_model_config(config).save_pretrained(folder)
+
+    # a model saved there before goes whole: no card or results of it beside the new weights
+    replace_folder(output_dir, write, "the converted model", force)
     return model

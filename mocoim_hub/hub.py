@@ -21,9 +21,8 @@ import httpx2
 from huggingface_hub import CommitInfo, HfApi, get_session
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, RemoteEntryNotFoundError
 
+from .manifest import MANIFEST_FILE, replace_folder
 from .model_card import (
-    BASELINES_FILE,
-    EVAL_RESULTS_FILE,
     LOSS_CURVE_FILE,
     is_unedited,
     save_evaluations,
@@ -48,21 +47,26 @@ def save_for_hub(
     *,
     loss_curve: str | Path | None = None,
     evaluations: Sequence[Estimate] = (),
+    force: bool = False,
     **card_kwargs,
 ) -> Path:
     """Write everything a Hub repo of this model holds into `folder`: weights, config, processor,
-    code for `trust_remote_code`, loss curve, evaluation results and the rendered model card."""
-    folder = Path(folder)
-    for name in (EVAL_RESULTS_FILE, BASELINES_FILE):  # results of a model saved here before
-        (folder / name).unlink(missing_ok=True)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    if loss_curve is not None and Path(loss_curve).exists():
-        (folder / LOSS_CURVE_FILE).write_bytes(Path(loss_curve).read_bytes())
-    if evaluations:
-        save_evaluations(evaluations, folder)
-    write_model_card(folder, repo_id, **card_kwargs)
-    return folder
+    code for `trust_remote_code`, loss curve, evaluation results and the rendered model card.
+
+    A model saved there before is replaced whole (`mocoim_hub.manifest.replace_folder`), so no
+    card, result or curve of it stays; a folder holding files this package did not write (or a
+    card edited since) is refused naming them, unless `force`."""
+
+    def write(staging: Path) -> None:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        if loss_curve is not None and Path(loss_curve).exists():
+            (staging / LOSS_CURVE_FILE).write_bytes(Path(loss_curve).read_bytes())
+        if evaluations:
+            save_evaluations(evaluations, staging)
+        write_model_card(staging, repo_id, **card_kwargs)
+
+    return replace_folder(folder, write, "the model", force)
 
 
 def push_to_hub(
@@ -118,7 +122,7 @@ def push_to_hub(
             revision=revision,
             create_pr=create_pr,
             commit_message=commit_message or f"Upload {folder.name} with mocoim_hub",
-            ignore_patterns=[CARD] if keep_remote_card else None,
+            ignore_patterns=[MANIFEST_FILE, *([CARD] if keep_remote_card else [])],
         )
 
     with hub_timeout(timeout_s):

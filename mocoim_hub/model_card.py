@@ -19,6 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .configuration_mocoim import MocoImConfig
 from .data.kinds import DatasetInfo, card_info
+from .manifest import record
 from .results import Estimate, percent
 from .sources import looks_local, require_model_folder
 
@@ -48,6 +49,7 @@ def save_evaluations(
             kept[_row_key(row)] = row
         path = Path(folder) / name
         path.write_text(json.dumps([asdict(e) for e in kept.values()], indent=2) + "\n")
+        record(folder, [path])  # ours as it now is: a later save may replace it
     return replaced
 
 
@@ -250,6 +252,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, **kwargs) -
     )
     path = folder / "README.md"
     path.write_text(str(card), encoding="utf-8")
+    record(folder, [path])
     return path
 
 

@@ -11,6 +11,7 @@ from huggingface_hub import ModelCard
 
 from mocoim_hub import MocoImImageProcessor, MocoImModel
 from mocoim_hub.hub import PushError, push_to_hub, save_for_hub
+from mocoim_hub.manifest import MANIFEST_FILE
 from mocoim_hub.results import Estimate
 
 FAST = {"attempts": 3, "backoff_s": 0.01}
@@ -28,7 +29,9 @@ def model_folder(tmp_path, tiny_config) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    """What a push uploads: the folder's files but the local manifest of what was written."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.name != MANIFEST_FILE}  # fmt: skip
 
 
 def test_save_for_hub_writes_a_complete_repo_folder(model_folder):

@@ -19,9 +19,13 @@ def main(argv: list[str] | None = None) -> None:
         "--num-channels", type=int, choices=(1, 3), help="default: as in the checkpoint"
     )
     parser.add_argument("--image-size", type=int, default=224, help="input size the model expects")
+    parser.add_argument(
+        "--force", action="store_true", help="replace a folder holding files not written here"
+    )
     args = parser.parse_args(argv)
     try:
-        model = convert_checkpoint(args.source, args.output_dir, args.num_channels, args.image_size)
+        model = convert_checkpoint(args.source, args.output_dir, args.num_channels, args.image_size,
+                                   force=args.force)  # fmt: skip
     except (ValueError, OSError) as err:
         parser.exit(2, f"error: {err}\n")
     config = model.config

@@ -36,6 +36,7 @@ from ..configuration_mocoim import BACKBONES, STAGE_NAMES
 from ..data.adapters import SKIP_HINT
 from ..data.files import image_files
 from ..examples import example_images
+from ..manifest import replace_folder
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -70,6 +71,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--similarity", type=Path, help="also write the cosine similarities of the deepest layer"
     )
     parser.add_argument("--save-model", type=Path, help="also save the encoder and processor here")
+    parser.add_argument(
+        "--force", action="store_true", help="let --save-model replace files not written here"
+    )
     parser.add_argument("--seed", type=int, default=0, help="of the --init weights")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
     parser.add_argument(
@@ -93,6 +97,11 @@ def load_encoder(args: argparse.Namespace) -> tuple[MocoImModel, MocoImImageProc
         backbone=args.init, num_channels=args.num_channels, image_size=args.image_size
     )
     return MocoImModel(config), MocoImImageProcessor.from_model_config(config)
+
+
+def save_encoder(model: MocoImModel, processor: MocoImImageProcessor, folder: Path) -> None:
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
 
 
 def named_images(locations: Sequence[str], image_column: str) -> list[Path]:
@@ -139,8 +148,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     main_rank = not dist.is_initialized() or dist.get_rank() == 0
     model, processor = load_encoder(args)
     if args.save_model and main_rank:
-        model.save_pretrained(args.save_model)
-        processor.save_pretrained(args.save_model)
+        try:
+            replace_folder(args.save_model, lambda folder: save_encoder(model, processor, folder),
+                           "the encoder", args.force)  # fmt: skip
+        except FileExistsError as error:
+            sys.exit(str(error))
         print(f"saved encoder + image processor to {args.save_model}")
     try:
         images = named_images(args.images, args.image_column) if args.images else example_images()

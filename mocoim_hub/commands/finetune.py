@@ -46,6 +46,7 @@ from ..finetune import (
     write_results,
 )
 from ..finetune.sweep import MODES, Encoder, SweepResults
+from ..manifest import ForeignFilesError, check_ours
 from ..model_card import save_evaluations, write_model_card
 from ..results import percent
 from .arguments import add_hub_arguments, check_hub_arguments, publish
@@ -94,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "here (needs --modes full)",
     )
     parser.add_argument(
+        "--force", action="store_true",
+        help="let --save-model replace a folder holding files this program did not write",
+    )  # fmt: skip
+    parser.add_argument(
         "--compare",
         type=Path,
         help="a results.json measured earlier on the same dataset, printed beside this run's",
@@ -105,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.save_model and "full" not in args.modes:
         parser.error("--save-model keeps a fine-tuned classifier: add --modes full.")
     keep = (max(args.fractions), args.seeds[0]) if args.save_model else None
+    if args.save_model:  # refused now, not after the fine-tuning
+        try:
+            check_ours(args.save_model, "the classifier", args.force)
+        except ForeignFilesError as error:
+            parser.exit(1, f"{error}\n")
 
     # --- encoders and data ------------------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
@@ -191,7 +201,8 @@ def save_kept_classifier(
                 **fine_tune_settings(args), **run.chosen}  # fmt: skip
     save_classifier(results.classifier.model, encoder.processor, args.save_model, test=test,
                     dataset=results.dataset, label_fraction=fraction, settings=settings,
-                    ordinal=args.ordinal, n_resamples=args.bootstrap, repo_id=args.hub_model_id)  # fmt: skip
+                    ordinal=args.ordinal, n_resamples=args.bootstrap, repo_id=args.hub_model_id,
+                    force=args.force)  # fmt: skip
 
 
 if __name__ == "__main__":

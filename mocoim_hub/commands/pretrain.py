@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(default: demo; with --resume, the run's own recipe.json)")  # fmt: skip
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")  # fmt: skip
+    parser.add_argument("--force", action="store_true",
+                        help="replace files in OUTPUT_DIR that this program did not write")  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     add_hub_arguments(parser)
     add_recipe_arguments(parser)
@@ -55,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
 
     try:
-        trainer = Pretrainer(recipe, args.output_dir, resume=args.resume, device=args.device)
+        trainer = Pretrainer(recipe, args.output_dir, resume=args.resume, device=args.device,
+                             force=args.force)  # fmt: skip
         with stop_on(signal.SIGTERM, trainer):
             trainer.fit()
             model_dir = trainer.save_model(repo_id=args.hub_model_id)

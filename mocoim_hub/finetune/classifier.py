@@ -53,6 +53,7 @@ def save_classifier(
     ordinal: bool = False,
     n_resamples: int = 1000,
     repo_id: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Write `model` (a fine-tuned `MocoImForImageClassification`) to `folder` with its processor,
     the fine-tuning `settings` (`encoder`: the folder or Hub id it started from, which the card
@@ -65,4 +66,4 @@ def save_classifier(
         evaluations = test_evaluations(model, processor, test, dataset=dataset, label_fraction=label_fraction,
                                        ordinal=ordinal, n_resamples=n_resamples, name=folder.name)  # fmt: skip
     return save_for_hub(model, processor, folder, repo_id or f"your-org/{folder.name}",
-                        evaluations=evaluations)  # fmt: skip
+                        evaluations=evaluations, force=force)  # fmt: skip

@@ -44,6 +44,7 @@ from ..data.loading import CachedSamples, collate_skipping_bad
 from ..data.summary import DataSummary, summarize, write_data_record
 from ..hub import save_for_hub
 from ..image_processing_mocoim import MocoImImageProcessor
+from ..manifest import ForeignFilesError, check_ours, claim, unclaimed
 from ..modeling_mocoim import MocoImModel
 from . import distributed
 from .build import build_moco, encoder_config, trainable_parameters
@@ -58,6 +59,10 @@ from .stream import EpochSampler, SeededViews
 
 CACHE_BYTES = 2**30  # with batch_augmentation, train images up to this size stay decoded in memory
 PROGRESS = ("loss", "infonce", "intermediate", "lr", "images_per_s")  # beside the progress bar
+
+
+# What a run writes into its output folder besides checkpoint.pt and model/ (see `claim`).
+RUN_FILES = ("recipe.json", "metrics.jsonl", "loss_curves.png", "data.json", "splits.csv")
 
 
 class PretrainingError(RuntimeError):
@@ -110,6 +115,8 @@ class Pretrainer:
         callbacks: added to the recipe's (`default_callbacks`); one of a default's class
             replaces that default.
         device: "cuda" when available, else "cpu"; under torchrun, each rank's own GPU.
+        force: write into `output_dir` even where it holds files this package did not write
+            (they are replaced).
         **overrides: recipe fields, e.g. `epochs=2, lr=0.03`.
     """
 
@@ -122,6 +129,7 @@ class Pretrainer:
         resume: bool = False,
         callbacks: Sequence[Callback] = (),
         device: str | torch.device | None = None,
+        force: bool = False,
         **overrides: Any,
     ):
         if isinstance(data, str | os.PathLike):  # a path is the recipe's data_path
@@ -138,6 +146,11 @@ class Pretrainer:
             raise FileNotFoundError(f"Asked to resume, but there is no {self.checkpoint_path}.")
         if resume:
             self._check_same_run()
+        else:  # a new run never appends to or replaces a log, recipe or plot it did not write
+            foreign = unclaimed(self.output_dir, RUN_FILES)
+            check_ours(self.output_dir, "a new run", force, foreign)
+        check_ours(self.output_dir / "model", "the model", force)  # now, not after training
+        self.force = force
         self.data, self.resume = data, resume
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.callbacks = arrange_callbacks(default_callbacks(self.recipe), callbacks)
@@ -180,6 +193,7 @@ class Pretrainer:
         self.precision = MixedPrecision(recipe.precision, self.device)
         if self.world.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            claim(self.output_dir, RUN_FILES)
             (self.output_dir / "recipe.json").write_text(
                 json.dumps(recipe.to_dict(), indent=2) + "\n"
             )
@@ -540,8 +554,10 @@ class Pretrainer:
         try:
             return save_for_hub(
                 encoder, self.processor, folder, repo_id or f"your-org/{self.output_dir.name}",
-                loss_curve=loss_curve,
+                loss_curve=loss_curve, force=self.force,
             )  # fmt: skip
+        except ForeignFilesError:
+            raise
         except OSError as error:
             raise OSError(
                 error.errno,
