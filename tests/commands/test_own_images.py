@@ -154,9 +154,12 @@ def test_a_run_starts_from_given_weights_and_its_card_names_them(
     assert not all(torch.equal(source[k], trained[k]) for k in source)
     card = (run / "model" / "README.md").read_text()
     assert "base_model: org/start" in card and "started from `org/start`" in card
-    # --resume takes precedence: the checkpoint's weights, the source no longer needed
-    assert pretrain_main(["--output-dir", str(run), *TINY, *data, "--max-steps", "3",
-                          "--init-from", str(tmp_path / "gone"), "--resume"]) == 0  # fmt: skip
+    # --resume continues the run's own recipe from its checkpoint: the source is not needed
+    del hub.repos["model", "org/start"]
+    assert pretrain_main(["--output-dir", str(run), "--resume", "--max-steps", "3"]) == 0
+    with pytest.raises(SystemExit) as changed:  # another source would make the card wrong
+        pretrain_main(["--output-dir", str(run), "--resume", "--init-from", str(tmp_path / "gone")])
+    assert "init_from (run: 'org/start', now: " in str(changed.value.code)
     with pytest.raises(SystemExit) as mismatch:
         pretrain(tmp_path / "rgb", *data, "--max-steps", "1", "--init-from", saved_model_dir,
                  "--num-channels", "3")  # fmt: skip
