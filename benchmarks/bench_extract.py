@@ -31,7 +31,8 @@ import torch
 from PIL import Image
 
 from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel
-from mocoim_hub.archive import PRECISIONS, decoding_loader, embed_archive, shards_of
+from mocoim_hub.archive import decoding_loader, embed_archive, shards_of
+from mocoim_hub.precision import PRECISIONS, autocast
 
 
 def write_archive(folder: Path, count: int) -> list[Path]:
@@ -89,11 +90,10 @@ def decode_rate(paths, processor, batch_size, workers) -> tuple[float, list[torc
 @torch.inference_mode()
 def forward_rate(model, batches, device, precision) -> float:
     batches = [batch.to(device) for batch in batches]
-    autocast = torch.autocast(device.type, PRECISIONS[precision], enabled=precision != "fp32")
     model.to(device)
     _synchronize(device)
     start = time.perf_counter()
-    with autocast:
+    with autocast(precision, device):
         for batch in batches:
             model.layer_features(batch, layers="layer4")["layer4"].float().cpu()
     _synchronize(device)

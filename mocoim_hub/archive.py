@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,18 +33,14 @@ from tqdm.auto import tqdm
 
 from .configuration_mocoim import STAGE_NAMES
 from .data.adapters import SKIP_HINT, BadImagePolicy
-from .data.loading import make_loader
+from .data.loading import worker_count
 from .features import model_fingerprint
 from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import ImageLike
 from .modeling_mocoim import LayerSpec, MocoImModel, resolve_layers
+from .precision import autocast
 
 Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: dict[str, torch.dtype] = {
-    "fp32": torch.float32,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-}
 MANIFEST = "embeddings.json"
 INDEX = "index.csv"
 INDEX_COLUMNS = ("path", "row", "status", "reason")
@@ -82,14 +79,11 @@ class Embeddings:
         self.paths = [row["path"] for row in rows]
         self.status = [row["status"] for row in rows]
         self.reasons = [row["reason"] for row in rows]
+        # mask of the images that were embedded (the others have NaN rows)
+        self.ok = np.array([status == "ok" for status in self.status], dtype=bool)
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """Mask of the images that were embedded (the others have NaN rows)."""
-        return np.array([status == "ok" for status in self.status], dtype=bool)
 
     def shards(self, layer: str = "layer4") -> Iterator[np.ndarray]:
         """Each shard's `(rows, channels)` array of `layer`, memory-mapped, in order."""
@@ -189,13 +183,10 @@ def embed_archive(
         raise ValueError(
             f"batch_size and shard_size must be at least 1, got {batch_size}, {shard_size}."
         )
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"Unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}."
-        )
     if on_bad_image not in ("error", "skip"):
         raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}.")
     device = torch.device(device) if device is not None else default_device()
+    forward_precision = autocast(precision, device)
     names = [STAGE_NAMES[index] for index in resolve_layers(layers)]
     folder = Path(output_dir)
     manifest = _manifest(model, processor, names, shard_size, paths, source)
@@ -211,7 +202,6 @@ def embed_archive(
     batches = iter(loader)
     bar = tqdm(total=sum(s.stop - s.start for s in pending), desc="embedding", unit="img",
                disable=not progress or not pending)  # fmt: skip
-    autocast = torch.autocast(device.type, PRECISIONS[precision], enabled=precision != "fp32")
     for shard in pending:
         rows = {n: np.full((shard.stop - shard.start, w), np.nan, np.float32)
                 for n, w in zip(names, manifest["widths"], strict=True)}  # fmt: skip
@@ -226,7 +216,7 @@ def embed_archive(
                 reasons[index] = reason
             if batch["pixels"] is not None:
                 pixels = batch["pixels"].to(device, non_blocking=True)
-                with autocast:
+                with forward_precision:
                     features = layer_features(pixels, layers=names)
                 local = np.asarray(batch["index"]) - shard.start
                 for name, value in features.items():
@@ -275,15 +265,14 @@ def decoding_loader(
         for shard in shards
         for start in range(shard.start, shard.stop, batch_size)
     ]
-    template = make_loader(_Decoded(images, processor), batch_size, num_workers=num_workers,
-                           device=device)  # fmt: skip
+    workers = worker_count(num_workers)
     return DataLoader(
-        template.dataset,
+        _Decoded(images, processor),
         batch_sampler=batches,
-        num_workers=template.num_workers,
+        num_workers=workers,
         collate_fn=_collate,
-        pin_memory=template.pin_memory,
-        prefetch_factor=template.prefetch_factor,
+        pin_memory=torch.device(device).type == "cuda",
+        prefetch_factor=4 if workers > 0 else None,
     )
 
 
@@ -318,14 +307,12 @@ def _write_shard(folder, shard: Shard, rows: dict[str, np.ndarray], paths, reaso
     """The shard's arrays, then its index lines: a shard with an index file is complete."""
     for name, array in rows.items():
         _write_atomically(shard.file(folder, name), array)
-    lines = [
+    lines = io.StringIO(newline="")
+    csv.writer(lines).writerows(
         [paths[i], i, "skipped" if i in reasons else "ok", reasons.get(i, "")]
         for i in range(shard.start, shard.stop)
-    ]
-    partial = shard.index_file(folder).with_suffix(".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as file:
-        csv.writer(file).writerows(lines)
-    partial.replace(shard.index_file(folder))
+    )
+    _write_atomically(shard.index_file(folder), lines.getvalue().encode())
 
 
 def _write_atomically(path: Path, content: bytes | np.ndarray) -> None:

@@ -27,7 +27,7 @@ from torch import nn
 from .configuration_mocoim import STAGE_NAMES
 from .extras import require
 from .image_processing_mocoim import MocoImImageProcessor
-from .modeling_mocoim import MocoImModel, run_stages
+from .modeling_mocoim import LayerSpec, MocoImModel, resolve_layers, run_stages
 
 ExportFormat = Literal["onnx", "torchscript", "exported-program"]
 FILE_OF: dict[str, str] = {
@@ -43,13 +43,11 @@ class EmbeddingEncoder(nn.Module):
     """The encoder's ResNet as a plain module: `pixel_values -> (embedding, *layer maps)`. It
     shares the model's weights; nothing of transformers is left for a tracer to walk."""
 
-    def __init__(self, model: MocoImModel, layers: Sequence[str] = ()):
+    def __init__(self, model: MocoImModel, layers: Sequence[LayerSpec] = ()):
         super().__init__()
-        unknown = [name for name in layers if name not in STAGE_NAMES]
-        if unknown:
-            raise ValueError(f"Unknown layer(s) {unknown}; expected some of {list(STAGE_NAMES)}.")
         self.encoder = model.encoder
-        self.stages = [STAGE_NAMES.index(name) for name in layers]
+        self.stages = resolve_layers(layers) if layers else []
+        self.names = ["embedding", *(STAGE_NAMES[index] for index in self.stages)]
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         maps = run_stages(self.encoder, pixel_values)
@@ -80,7 +78,7 @@ def export_encoder(
     processor: MocoImImageProcessor,
     output_dir: str | os.PathLike,
     format: ExportFormat = "onnx",
-    layers: Sequence[str] = (),
+    layers: Sequence[LayerSpec] = (),
     opset: int = OPSET,
 ) -> ParityReport:
     """Write `output_dir/model.{onnx,pt,pt2}`, `preprocessor_config.json`, `config.json` and
@@ -101,8 +99,8 @@ def export_encoder(
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} exists and is not an empty folder; choose a new one.")
     folder.mkdir(parents=True, exist_ok=True)
-    names = ["embedding", *layers]
     module = EmbeddingEncoder(model, layers).eval()
+    names = module.names
     images = example_images()
     pixels = processor(list(images.values()), return_tensors="pt")["pixel_values"].float()
     path = folder / FILE_OF[format]

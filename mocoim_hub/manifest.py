@@ -39,6 +39,10 @@ def _manifest(folder: Path) -> dict[str, str | None]:
         return {}
 
 
+def _save(folder: Path, manifest: dict[str, str | None]) -> None:
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
 
@@ -51,7 +55,7 @@ def record(folder: str | os.PathLike, paths: Iterable[str | os.PathLike] | None 
         path = path if path.is_absolute() else folder / path
         if path.is_file():
             manifest[path.relative_to(folder).as_posix()] = _digest(path)
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    _save(folder, manifest)
 
 
 def claim(folder: str | os.PathLike, names: Iterable[str]) -> None:
@@ -61,7 +65,7 @@ def claim(folder: str | os.PathLike, names: Iterable[str]) -> None:
     manifest = _manifest(folder)
     for name in names:
         manifest.setdefault(name, None)
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    _save(folder, manifest)
 
 
 def unclaimed(folder: str | os.PathLike, names: Iterable[str]) -> list[str]:

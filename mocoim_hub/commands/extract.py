@@ -31,12 +31,13 @@ import torch
 import torch.distributed as dist
 
 from .. import MocoImConfig, MocoImImageProcessor, MocoImModel
-from ..archive import PRECISIONS, Embeddings, default_device, embed_archive
+from ..archive import Embeddings, default_device, embed_archive
 from ..configuration_mocoim import BACKBONES, STAGE_NAMES
 from ..data.adapters import SKIP_HINT
 from ..data.files import image_files
 from ..examples import example_images
 from ..manifest import replace_folder
+from ..precision import PRECISIONS
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -40,6 +40,13 @@ class CachedSamples(Dataset):
         return self.samples[index]
 
 
+def worker_count(num_workers: int | None) -> int:
+    """`num_workers`, or by default the CPUs this process may use, at most 8."""
+    if num_workers is not None:
+        return num_workers
+    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -54,10 +61,7 @@ def make_loader(
     pinned for CUDA, and shuffling is seeded so a run (and its resume) sees the same order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if num_workers is None:
-        num_workers = min(
-            8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        )
+    num_workers = worker_count(num_workers)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,

@@ -25,11 +25,11 @@ from typing import Any, Protocol
 from ..data.adapters import ImageDataset
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..modeling_mocoim import MocoImModel
+from ..precision import MixedPrecision
 from .checkpoint import save_checkpoint
 from .distributed import Distributed
 from .metrics import MetricsLog
 from .monitor import KnnMonitor
-from .precision import MixedPrecision
 from .recipe import PretrainRecipe
 from .trackers import Tracker, open_trackers
 

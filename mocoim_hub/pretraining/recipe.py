@@ -21,10 +21,10 @@ from ..data.kinds import (
     kind_for,
     kinds_help,
 )
+from ..precision import PRECISIONS
 from .losses.barlow import WEIGHTINGS
 from .losses.mse import FORMS
 from .optim import OPTIMIZERS
-from .precision import PRECISIONS
 from .schedules import LR_SCHEDULES
 from .trackers import TRACKERS
 

@@ -46,13 +46,13 @@ from ..hub import save_for_hub
 from ..image_processing_mocoim import MocoImImageProcessor
 from ..manifest import ForeignFilesError, check_ours, claim, unclaimed
 from ..modeling_mocoim import MocoImModel
+from ..precision import MixedPrecision
 from . import distributed
 from .build import build_moco, encoder_config, trainable_parameters
 from .callbacks import Callback, KnnMonitoring, arrange_callbacks, default_callbacks
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state
 from .metrics import plot_loss_curves, read_metrics
 from .optim import build_optimizer
-from .precision import MixedPrecision
 from .recipe import RESUMABLE_CHANGES, PretrainRecipe
 from .schedules import ema_momentum, learning_rate
 from .stream import EpochSampler, SeededViews

@@ -4,7 +4,7 @@ its state resumes; bf16 is refused on GPUs that would only emulate it, naming fp
 import pytest
 import torch
 
-from mocoim_hub.pretraining.precision import MixedPrecision, check_precision
+from mocoim_hub.precision import MixedPrecision, check_precision
 
 
 def test_bf16_on_a_gpu_without_native_bf16_is_refused_naming_fp16(monkeypatch):

@@ -1,5 +1,6 @@
-"""Numeric precision of a training step: float32, bfloat16 autocast, or float16 autocast with a
-gradient scaler (the GPUs many hospitals own, V100 and T4, have float16 but no native bfloat16)."""
+"""Numeric precision: float32, bfloat16 autocast, or float16 autocast, with a gradient scaler in
+training (the GPUs many hospitals own, V100 and T4, have float16 but no native bfloat16). Needs
+only the base install: training and archive extraction share it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,26 @@ import torch
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse bf16 on a GPU that would only emulate it (many times slower than its fp16)."""
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _check_name(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(
             f"Unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}."
         )
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """The forward pass's autocast for `precision` on `device` (disabled for fp32)."""
+    _check_name(precision)
+    dtype = _AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse bf16 on a GPU that would only emulate it (many times slower than its fp16)."""
+    _check_name(precision)
     if (
         precision == "bf16"
         and device.type == "cuda"
@@ -35,8 +50,7 @@ class MixedPrecision:
 
     def __init__(self, precision: str, device: torch.device):
         check_precision(precision, device)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        self.autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+        self.autocast = autocast(precision, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.skipped_steps = 0
 
