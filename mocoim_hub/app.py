@@ -31,6 +31,12 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# This process's own folder (mode 0700, made fresh): request outputs, the example files and, unless
+# GRADIO_TEMP_DIR says otherwise, Gradio's file cache, whose paths Gradio's file protocol shows
+# clients; never a file it did not write; removed at exit (and on SIGTERM once `launch` has run).
+OUTPUTS = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
+atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
+os.environ.setdefault("GRADIO_TEMP_DIR", str(OUTPUTS / "gradio"))
 
 from .extras import require  # noqa: E402
 
@@ -40,6 +46,8 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import PIL.Image  # noqa: E402
+from starlette.formparsers import MultiPartException  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from . import demo as logic  # noqa: E402
 from .examples import example_files  # noqa: E402
@@ -56,10 +64,7 @@ MAX_FILE_SIZE_MB = logic.MAX_UPLOAD_BYTES // 2**20
 UPLOAD = "binary"
 KEPT_OUTPUTS = 64  # requests whose output files are kept until Gradio has copied them
 MAX_QUEUE = 64  # requests waiting at once; the next ones are told the app is busy
-# This process's own folder (mode 0700, made fresh): request outputs and the example files, never
-# a file it did not write; removed at exit (and on SIGTERM once `launch` has run).
-OUTPUTS = Path(tempfile.mkdtemp(prefix="mocoim-demo-"))
-atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
+MAX_FILES_PER_UPLOAD = 2  # the most any endpoint takes (Compare); Gradio alone allows 1000
 _OUTPUT_FOLDERS: collections.deque[Path] = collections.deque()
 _OUTPUTS_LOCK = threading.Lock()
 
@@ -77,7 +82,7 @@ def _output_folder() -> Path:
     """A fresh folder for one request's files; only the newest `KEPT_OUTPUTS` are kept (Gradio
     copies returned files into its own cache as soon as a request returns)."""
     with _OUTPUTS_LOCK:  # requests of different tabs run concurrently
-        _OUTPUT_FOLDERS.append(OUTPUTS / uuid.uuid4().hex)
+        _OUTPUT_FOLDERS.append(OUTPUTS / "requests" / uuid.uuid4().hex)
         _OUTPUT_FOLDERS[-1].mkdir(parents=True)
         while len(_OUTPUT_FOLDERS) > KEPT_OUTPUTS:
             shutil.rmtree(_OUTPUT_FOLDERS.popleft(), ignore_errors=True)
@@ -317,13 +322,63 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def launch(demo: gr.Blocks, max_file_size_mb: int = MAX_FILE_SIZE_MB, **options) -> None:
-    """Serve `demo`; Gradio refuses larger uploads before storing them. A SIGTERM (a container
-    or Space stopping) then exits through the `atexit` handlers, which remove the app's files."""
+    """Serve `demo`; Gradio refuses larger uploads before storing them, and an upload of more than
+    `MAX_FILES_PER_UPLOAD` files is refused as it streams in. A SIGTERM (a container or Space
+    stopping) then exits through the `atexit` handlers, which remove the app's files."""
     if threading.current_thread() is threading.main_thread() and (
         signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    demo.launch(max_file_size=f"{max_file_size_mb}mb", **options)
+    app_kwargs = dict(options.pop("app_kwargs", None) or {})
+    limit = Middleware(UploadFileLimit, max_files=MAX_FILES_PER_UPLOAD)
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), limit]
+    demo.launch(max_file_size=f"{max_file_size_mb}mb", app_kwargs=app_kwargs, **options)
+
+
+class UploadFileLimit:
+    """ASGI middleware: a multipart request may carry at most `max_files` files. The parts are
+    counted by their boundary as the body streams in; past the limit the stream raises what
+    Gradio's own parser raises, so its upload route answers 400 with the reason and removes what
+    it had stored."""
+
+    def __init__(self, app, max_files: int):
+        self.app, self.max_files = app, max_files
+
+    async def __call__(self, scope, receive, send):
+        boundary = _multipart_boundary(scope)
+        if boundary is None:
+            return await self.app(scope, receive, send)
+        delimiter = b"--" + boundary
+        seen, tail = 0, b""
+
+        async def counted():
+            nonlocal seen, tail
+            message = await receive()
+            data = tail + message.get("body", b"")
+            seen += data.count(delimiter)  # one per part, and one closing the body
+            tail = data[1 - len(delimiter) :]
+            if seen > self.max_files + 1:
+                raise MultiPartException(
+                    f"Too many files in one upload: at most {self.max_files} are accepted "
+                    "(each of this app's inputs takes one file). Upload them one request at a time."
+                )
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+def _multipart_boundary(scope) -> bytes | None:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    content_type = dict(scope["headers"]).get(b"content-type", b"")
+    kind, _, parameters = content_type.partition(b";")
+    if kind.strip().lower() != b"multipart/form-data":
+        return None
+    for parameter in parameters.split(b";"):
+        key, _, value = parameter.strip().partition(b"=")
+        if key.lower() == b"boundary" and value.strip(b'"'):
+            return value.strip(b'"')
+    return None
 
 
 if __name__ == "__main__":

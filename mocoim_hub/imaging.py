@@ -13,9 +13,11 @@ The rules, so nothing is silently clipped or darkened:
 
 Files are untrusted. Before any pixel is decoded, the size the frame will take as float32 (pixels
 x samples per pixel x max(bytes per sample, 4)) is read from the header and checked against
-`DECODE_BUDGET`; a DICOM file's other frames are never decoded, and a deflated DICOM file is
-inflated only as far as the budget. Whatever a malformed file makes a decoder raise reaches the
-caller as one `BadImageError` (a `ValueError`) that names the file.
+`DECODE_BUDGET`, and the structures that cost before pixels (TIFF strip tables, JPEG scans, a
+DICOM frame's own codestream) are checked as `mocoim_hub.decode_budget` says. A DICOM file's other
+frames are never decoded, and a deflated DICOM file is inflated only as far as the budget. Whatever
+a malformed file makes a decoder raise reaches the caller as one `BadImageError` (a `ValueError`)
+that names the file.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ import numpy as np
 import PIL.Image
 import torch
 
+from .decode_budget import (
+    DECODE_BUDGET,
+    BadImageError,
+    check_decode_budget,
+    check_file_structure,
+    check_frame_codestream,
+)
 from .extras import require
 
 IntensityScaling = Literal["dtype", "minmax"]
@@ -51,27 +60,6 @@ _TURNS = {
     7: PIL.Image.Transpose.TRANSVERSE,
     8: PIL.Image.Transpose.ROTATE_90,
 }
-# Bytes one decoded frame may take as float32: 64 M samples, e.g. 8192 x 8192 grayscale or
-# 4729 x 4729 RGB, several times the largest mammogram. load_image + processor then add at most
-# ~0.8 GB (measured by tests/reliability/test_hostile_files.py).
-DECODE_BUDGET = 256 * 2**20
-_FLOAT_BYTES = 4
-
-
-class BadImageError(ValueError):
-    """A file that cannot be read as an image, or would decode to more than `DECODE_BUDGET`."""
-
-
-def check_decode_budget(name: str, width: int, height: int, samples: int, bytes_per_sample: int):
-    """Refuse, from header values alone, a frame that would take more than `DECODE_BUDGET`."""
-    size = width * height * samples * max(bytes_per_sample, _FLOAT_BYTES)
-    if size > DECODE_BUDGET:
-        raise BadImageError(
-            f"{name} declares a {width}x{height} image with {samples} sample(s) of "
-            f"{bytes_per_sample} byte(s) per pixel: {size / 2**20:.0f} MiB once decoded to float32, "
-            f"over the decode budget of {DECODE_BUDGET // 2**20} MiB "
-            f"(mocoim_hub.imaging.DECODE_BUDGET). Downscale the image before loading it."
-        )
 
 
 def is_dicom(path: str | os.PathLike) -> bool:
@@ -114,16 +102,21 @@ def is_dicom_dataset(value: Any) -> bool:
 
 def _open_pil(source: Any, name: str) -> PIL.Image.Image:
     try:
-        image = PIL.Image.open(source)
-        width, height = image.size
-        samples, sample_bytes = _pil_samples(image.mode)
-        check_decode_budget(name, width, height, samples, sample_bytes)  # before decoding
-        image.load()
+        with contextlib.ExitStack() as stack:
+            if not isinstance(source, io.IOBase):  # a path
+                source = stack.enter_context(open(source, "rb"))
+            check_file_structure(source, name)  # before Pillow reads any table
+            image = PIL.Image.open(source)
+            width, height = image.size
+            samples, sample_bytes = _pil_samples(image.mode)
+            check_decode_budget(name, width, height, samples, sample_bytes)  # before decoding
+            image.load()
         # As viewers and PACS exports show it. Pillow turns a TIFF itself on load (and drops the
         # tag), so only what is still tagged after load() is turned here.
         orientation = _exif_orientation(image)
         if orientation in _TURNS:
             image = image.transpose(_TURNS[orientation])
+        image.filename = name  # for messages: opened from a stream, it has none
     except BadImageError:
         raise
     except Exception as err:  # decoders raise many types for malformed files
@@ -204,6 +197,14 @@ def _decode_frame(pydicom, source: Any, header: Any, name: str, frame: int) -> n
     check_decode_budget(
         name, int(header.Columns), int(header.Rows), samples, -(-int(header.BitsAllocated) // 8)
     )
+    if _is_encapsulated(header):
+        extended = None
+        if "ExtendedOffsetTable" in source:
+            extended = (source.ExtendedOffsetTable, source.ExtendedOffsetTableLengths)
+        data = pydicom.encaps.get_frame(
+            source.PixelData, frame, number_of_frames=frames, extended_offsets=extended
+        )
+        check_frame_codestream(data, name, int(header.Columns), int(header.Rows), samples)
     pixels = pydicom.pixels.pixel_array(source, index=frame, raw=True)
     photometric = str(header.get("PhotometricInterpretation", "MONOCHROME2"))
     if not photometric.startswith("MONOCHROME"):
@@ -212,6 +213,12 @@ def _decode_frame(pydicom, source: Any, header: Any, name: str, frame: int) -> n
     if photometric == "MONOCHROME1":
         np.subtract(1.0, values, out=values)
     return values
+
+
+def _is_encapsulated(header: Any) -> bool:
+    """True when the pixel data are compressed frames (JPEG, JPEG-LS, JPEG 2000, RLE, ...)."""
+    syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
+    return syntax is not None and syntax.is_encapsulated
 
 
 def dicom_patient_id(path: str | os.PathLike) -> str | None:

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 _RUNNER = """
-import gc, json
+import gc, json, time
 {setup}
 def kib(field):
     status = open("/proc/self/status").read().split(field + ":")[1]
@@ -18,18 +18,21 @@ gc.collect()
 open("/proc/self/clear_refs", "w").write("5")  # resets VmHWM to the current resident size
 before = kib("VmRSS")
 outcome = "ok"
+start = time.perf_counter()
 try:
 {code}
 except Exception as error:
     outcome = f"{{type(error).__name__}}: {{error}}"
+seconds = time.perf_counter() - start
 peak = kib("VmHWM")
-print(json.dumps({{"peak_mb": peak / 1024, "growth_mb": (peak - before) / 1024, "outcome": outcome}}))
+print(json.dumps({{"peak_mb": peak / 1024, "growth_mb": (peak - before) / 1024, "outcome": outcome,
+                  "seconds": seconds}}))
 """
 
 
 def measure(code: str, setup: str = "") -> dict:
-    """Run `setup` (imports), then `code`; return the peak RSS in MB, how far `code` raised it, and
-    `"ok"` or the exception it ended in."""
+    """Run `setup` (imports), then `code`; return the peak RSS in MB, how far `code` raised it,
+    `"ok"` or the exception it ended in, and the seconds `code` took."""
     script = _RUNNER.format(
         setup=textwrap.dedent(setup), code=textwrap.indent(textwrap.dedent(code), "    ")
     )

@@ -1,11 +1,14 @@
 """Every endpoint of the served demo through gradio_client, with real images and bad uploads."""
 
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -117,8 +120,48 @@ def test_request_outputs_are_a_bounded_cache(client, served, files):
     from mocoim_hub.app import KEPT_OUTPUTS, OUTPUTS
 
     for _ in range(3):
-        client.predict(served[1], handle_file(files["retina"]), api_name="/embed")
-    assert 0 < len(list(OUTPUTS.iterdir())) <= KEPT_OUTPUTS
+        client.predict(served[1], handle_file(files["retina"]), api_name="/embed_views")
+    assert 0 < len(list((OUTPUTS / "requests").iterdir())) <= KEPT_OUTPUTS
+
+
+def _upload(url: str, *paths: str) -> httpx.Response:
+    sent = [("files", (f"{i}-{Path(p).name}", Path(p).read_bytes())) for i, p in enumerate(paths)]
+    return httpx.post(f"{url.rstrip('/')}/gradio_api/upload", files=sent, timeout=60)
+
+
+def _cached_files() -> set[Path]:
+    return {p for p in Path(get_upload_folder()).rglob("*") if p.is_file()}
+
+
+def test_an_upload_of_more_files_than_any_input_takes_is_refused(served, files):
+    """Gradio's upload route alone takes 1000 files a request; no input here takes more than 2."""
+    before = _cached_files()
+    refused = _upload(served[0], *[files["retina"]] * 3)
+    assert refused.status_code == 400 and "at most 2 are accepted" in refused.text
+    assert _cached_files() == before  # what was stored of it is removed
+    assert _upload(served[0], files["retina"], files["ct"]).status_code == 200
+
+
+def test_clients_see_no_server_path_but_the_apps_own_cache(served, files, encoder_dir):
+    """Gradio's file protocol names each file by its cache path; that cache is this process's own
+    fresh folder, and nothing else of the server (model folders, examples, request folders) shows."""
+    from mocoim_hub.app import OUTPUTS
+
+    url = served[0].rstrip("/")
+    (uploaded,) = _upload(url, files["ct"]).json()
+    answers = [httpx.get(f"{url}/config", timeout=60).text]
+    for api in ("embed_views", "retrieve", "classify"):
+        data = {"data": [served[1], {"path": uploaded, "meta": {"_type": "gradio.FileData"}}]}
+        event = httpx.post(f"{url}/gradio_api/call/{api}", json=data, timeout=60).json()
+        answers.append(
+            httpx.get(f"{url}/gradio_api/call/{api}/{event['event_id']}", timeout=120).text
+        )
+    cache = Path(get_upload_folder())
+    assert cache.is_relative_to(OUTPUTS)
+    absolute = {path for answer in answers for path in re.findall(r'(?:"|file=)(/[^"]+)', answer)}
+    shown = {path for path in absolute if Path(*Path(path).parts[:2]).exists()}  # not "/gradio_api"
+    assert len(shown) > 5 and all(Path(path).is_relative_to(cache) for path in shown), shown
+    assert not any(encoder_dir in answer or "requests" in answer for answer in answers)
 
 
 def test_sixteen_concurrent_requests_are_all_answered(served, files):

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
     RLELossless,
     generate_uid,
 )
@@ -112,4 +114,70 @@ def pil_file(path: Path, side: int, mode: str, **options) -> Path:
     dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}.get(mode, np.uint8)
     shape = (side, side, 3) if mode == "RGB" else (side, side)
     PIL.Image.fromarray(np.zeros(shape, dtype)).save(path, **options)
+    return path
+
+
+def _jpeg(image: PIL.Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def _with_frame_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """The same JPEG with its frame header (SOF) declaring another size: decoders allocate it and
+    fill what the data do not cover."""
+    out, at = bytearray(jpeg), 2
+    while out[at + 1] not in (0xC0, 0xC1, 0xC2):
+        at += 2 + struct.unpack(">H", out[at + 2 : at + 4])[0]
+    out[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    return bytes(out)
+
+
+def jpeg_dicom(path: Path, rows: int, columns: int, side: int) -> Path:
+    """A JPEG Baseline DICOM whose header says rows x columns but whose frame's own header says
+    side x side (a 16x16 JPEG with its SOF rewritten)."""
+    meta, ds = _header(rows, columns, 1, JPEGBaseline8Bit)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    del ds.NumberOfFrames
+    frame = _with_frame_size(_jpeg(PIL.Image.new("L", (16, 16))), side, side)
+    with open(path, "wb") as out:
+        out.write(_preamble_and_meta(meta))
+        out.write(_body_header(ds))
+        out.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
+        out.write(encapsulate([frame]))
+        out.write(struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
+    return path
+
+
+def progressive_jpeg(path: Path, side: int, scans: int) -> Path:
+    """A progressive JPEG declaring side x side pixels whose last scan is repeated to `scans`
+    scans: each costs libjpeg a pass over the whole image though it holds a few bytes."""
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    data = _with_frame_size(_jpeg(PIL.Image.fromarray(rgb), progressive=True), side, side)
+    last = data.rindex(b"\xff\xda")
+    repeated = data[last:-2] * (scans - data.count(b"\xff\xda") + 1)
+    path.write_bytes(data[:last] + repeated + b"\xff\xd9")
+    return path
+
+
+def strip_tiff(path: Path, strips: int) -> Path:
+    """A 1-pixel-wide 8-bit TIFF of `strips` rows, one row per strip: tables of 16-bit offsets and
+    byte counts, 4 bytes a strip, every strip the file's first byte."""
+    entries = [(256, 3, 1, 1), (257, 4, 1, strips), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 3, strips, 0), (277, 3, 1, 1), (278, 4, 1, 1),
+               (279, 3, strips, 0)]  # fmt: skip
+    tables = 8 + 2 + 12 * len(entries) + 4
+    with open(path, "wb") as out:
+        out.write(b"II*\x00" + struct.pack("<IH", 8, len(entries)))
+        for tag, kind, count, value in entries:
+            value = {273: tables, 279: tables + 2 * strips}.get(tag, value)
+            packed = (
+                struct.pack("<HH", value, 0)
+                if kind == 3 and count == 1
+                else struct.pack("<I", value)
+            )
+            out.write(struct.pack("<HHI", tag, kind, count) + packed)
+        out.write(bytes(4))
+        out.write(struct.pack(f"<{strips}H", *[0] * strips))
+        out.write(struct.pack(f"<{strips}H", *[1] * strips))
     return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import sys
 import warnings
 from collections import Counter
@@ -41,6 +42,8 @@ def _pil_seeds(format: str, rng: np.random.Generator) -> list[bytes]:
         )]  # fmt: skip
     if format == "jpeg":
         return [_pil_bytes(gray, "JPEG"), _pil_bytes(rgb, "JPEG", progressive=True),
+                _pil_bytes(gray, "JPEG", progressive=True),
+                _pil_bytes(rgb, "JPEG", progressive=True, restart_marker_blocks=1),
                 _pil_bytes(rgb.convert("CMYK"), "JPEG")]  # fmt: skip
     int32 = PIL.Image.fromarray(rng.integers(0, 2**16, (20, 24), dtype=np.int32))
     floats = PIL.Image.fromarray(rng.random((20, 24), dtype=np.float32))
@@ -50,15 +53,39 @@ def _pil_seeds(format: str, rng: np.random.Generator) -> list[bytes]:
         _pil_bytes(floats, "TIFF"),
         _pil_bytes(rgb, "TIFF", compression="tiff_lzw"),
         _pil_bytes(gray, "TIFF", compression="packbits"),
+        _pil_bytes(gray, "TIFF", compression="tiff_adobe_deflate", strip_size=48),  # 10 strips
+        tiled_tiff(rng.integers(0, 256, (32, 48), dtype=np.uint8)),
     ]
+
+
+def tiled_tiff(pixels: np.ndarray, tile: int = 16) -> bytes:
+    """An uncompressed 8-bit TIFF in tile x tile tiles (Pillow writes none): tile tables to fuzz."""
+    height, width = pixels.shape
+    tiles = [pixels[y : y + tile, x : x + tile].tobytes()
+             for y in range(0, height, tile) for x in range(0, width, tile)]  # fmt: skip
+    entries = [(256, width), (257, height), (258, 8), (259, 1), (262, 1), (277, 1), (322, tile),
+               (323, tile)]  # fmt: skip
+    tables = 8 + 2 + 12 * (len(entries) + 2) + 4
+    pixels_at = tables + 8 * len(tiles)
+    out = bytearray(b"II*\x00" + struct.pack("<IH", 8, len(entries) + 2))
+    for tag, value in entries:
+        out += struct.pack("<HHIHH", tag, 3, 1, value, 0)
+    out += struct.pack("<HHII", 324, 4, len(tiles), tables)  # TileOffsets
+    out += struct.pack("<HHII", 325, 4, len(tiles), tables + 4 * len(tiles))  # TileByteCounts
+    out += bytes(4)
+    out += struct.pack(f"<{len(tiles)}I", *(pixels_at + i * tile * tile for i in range(len(tiles))))
+    out += struct.pack(f"<{len(tiles)}I", *[tile * tile] * len(tiles))
+    return bytes(out) + b"".join(tiles)
 
 
 def _dicom_seeds(rng: np.random.Generator) -> list[bytes]:
     from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
     from pydicom.uid import (
         DeflatedExplicitVRLittleEndian,
         ExplicitVRLittleEndian,
         ImplicitVRLittleEndian,
+        JPEGBaseline8Bit,
         RLELossless,
         generate_uid,
     )
@@ -88,6 +115,11 @@ def _dicom_seeds(rng: np.random.Generator) -> list[bytes]:
         if syntax == RLELossless:
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds.compress(RLELossless, encoding_plugin="pydicom")
+        if syntax == JPEGBaseline8Bit:  # an 8-bit JPEG frame, its own header to fuzz
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+            gray = PIL.Image.fromarray(pixels[0].astype(np.uint8))
+            ds.PixelData = encapsulate([_pil_bytes(gray, "JPEG")])
+            ds["PixelData"].VR = "OB"
         return ds
 
     def dicom_bytes(ds: Dataset) -> bytes:
@@ -100,6 +132,7 @@ def _dicom_seeds(rng: np.random.Generator) -> list[bytes]:
         dataset(ImplicitVRLittleEndian, window=False),
         dataset(DeflatedExplicitVRLittleEndian),
         dataset(RLELossless, frames=3),
+        dataset(JPEGBaseline8Bit, window=False),
         dataset(ExplicitVRLittleEndian, colour=True, window=False),
     )]  # fmt: skip
 

@@ -134,7 +134,7 @@ def test_fifty_clients_for_a_minute(app_server):
           f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s; resident memory peak "
           f"{max(m for _, m in memory):.0f} MB (first half {first_half:.0f} MB, second half "
           f"{second_half:.0f} MB)")  # fmt: skip
-    request_folders = [p for p in (folder / "tmp").glob("mocoim-demo-*/*") if p.name != "examples"]
+    request_folders = list((folder / "tmp").glob("mocoim-demo-*/requests/*"))
     gradio_files = [p for p in (folder / "gradio").rglob("*") if p.is_file()]
     print(
         f"temporary files: {len(request_folders)} request folders kept, {len(gradio_files)} "
