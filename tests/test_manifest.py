@@ -5,6 +5,7 @@ log left as it is."""
 import pytest
 
 from mocoim_hub import MocoImImageProcessor, MocoImModel
+from mocoim_hub.commands import analyze, finetune
 from mocoim_hub.hub import save_for_hub
 from mocoim_hub.manifest import ForeignFilesError, foreign_files
 from mocoim_hub.model_card import load_evaluations, save_evaluations
@@ -55,3 +56,21 @@ def test_a_new_run_leaves_someone_elses_log_alone(tmp_path):
         Pretrainer("demo", run, max_steps=1)
     assert (run / "metrics.jsonl").read_text() == '{"my": "own log"}\n'
     assert sorted(p.name for p in run.iterdir()) == ["metrics.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "command, theirs",
+    [(finetune.main, "results.md"), (analyze.main, "analysis.md"), (analyze.main, "splits.csv")],
+    ids=["finetune", "analyze", "analyze-data-record"],
+)
+def test_an_evaluation_leaves_someone_elses_results_alone(tmp_path, capsys, command, theirs):
+    """Refused before any model or image is read, naming the file; nothing is written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / theirs).write_text("my own notes")
+    with pytest.raises(SystemExit) as stopped:
+        command(["--models", "random", "random", "--output-dir", str(out)])
+    assert stopped.value.code == 1
+    assert f"did not write, or that were changed since: {theirs}." in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == [theirs]
+    assert (out / theirs).read_text() == "my own notes"

@@ -32,10 +32,13 @@ from ..configuration_mocoim import STAGE_NAMES
 from ..finetune import extract_features, labelled_subsets, linear_probe, task_of
 from .evaluation import (
     add_model_and_data_arguments,
+    claim_output_dir,
     demo_command,
     load_models_and_data,
     parse_model_spec,
 )
+
+OUTPUT_FILES = ("cka_linear.png", "cka_rbf.png", "probing.png", "analysis.json", "analysis.md")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -65,10 +68,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("give at least two --models (e.g. a model and 'random').")
+    claim_output_dir(args, OUTPUT_FILES, parser)
 
     # --- models, data and features ----------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     cache = args.output_dir / "feature_cache"
     features = {
         encoder.name: {
@@ -176,8 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     lines += [f"| {name} | {d.mean:.3f} |" for name, d in ks.items()]
     (args.output_dir / "analysis.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    written = sorted(p.name for p in args.output_dir.iterdir() if p.is_file())
-    print(f"\nwrote {', '.join(written)} to {args.output_dir}")
+    print(f"\nwrote {', '.join(OUTPUT_FILES)} to {args.output_dir}")
     model = parse_model_spec(args.models[0])[1]
     print(f"Next: {demo_command(model)}   # the Gradio demo on {model}")
 

@@ -20,9 +20,10 @@ from ..data.kinds import (
     kinds_help,
     open_dataset,
 )
-from ..data.summary import DataSummary, summarize, write_data_record
+from ..data.summary import SPLITS_FILE, SUMMARY_FILE, DataSummary, summarize, write_data_record
 from ..demo import DEFAULT_MODEL
 from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
+from ..manifest import ForeignFilesError, check_ours, claim, unclaimed
 from ..sources import check_model_source
 from .arguments import data_flags
 
@@ -38,6 +39,10 @@ def add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
         "for a random-init baseline of the first model's architecture",
     )
     parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument(
+        "--force", action="store_true",
+        help="let this program replace files in --output-dir (or --save-model) it did not write",
+    )  # fmt: skip
     add_data_arguments(parser)
     parser.add_argument(
         "--fractions",
@@ -138,6 +143,22 @@ def load_models_and_data(
     encoders = load_encoders(args.models, args.device)
     write_data_record(splits, summary, args.output_dir, split_seed=0)
     return encoders, splits, name
+
+
+def claim_output_dir(
+    args: argparse.Namespace, names: Sequence[str], parser: argparse.ArgumentParser
+) -> None:
+    """Refuse, before anything is loaded, an --output-dir holding any of `names` (or the data
+    record) that this package did not write, unless --force; then claim them, so that this
+    program may write them again on a later run."""
+    names = [*names, SUMMARY_FILE, SPLITS_FILE]
+    foreign = unclaimed(args.output_dir, names)
+    try:
+        check_ours(args.output_dir, "the results", args.force, foreign)
+    except ForeignFilesError as error:
+        parser.exit(1, f"{error}\n")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    claim(args.output_dir, names)
 
 
 def demo_command(model: str) -> str:

@@ -45,6 +45,7 @@ from ..finetune import (
     with_reference,
     write_results,
 )
+from ..finetune.report import RESULT_FILES
 from ..finetune.sweep import MODES, Encoder, SweepResults
 from ..manifest import ForeignFilesError, check_ours
 from ..model_card import save_evaluations, write_model_card
@@ -53,6 +54,7 @@ from .arguments import add_hub_arguments, check_hub_arguments, publish
 from .evaluation import (
     RANDOM,
     add_model_and_data_arguments,
+    claim_output_dir,
     data_flags_of,
     demo_command,
     load_models_and_data,
@@ -95,10 +97,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "here (needs --modes full)",
     )
     parser.add_argument(
-        "--force", action="store_true",
-        help="let --save-model replace a folder holding files this program did not write",
-    )  # fmt: skip
-    parser.add_argument(
         "--compare",
         type=Path,
         help="a results.json measured earlier on the same dataset, printed beside this run's",
@@ -110,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.save_model and "full" not in args.modes:
         parser.error("--save-model keeps a fine-tuned classifier: add --modes full.")
     keep = (max(args.fractions), args.seeds[0]) if args.save_model else None
-    if args.save_model:  # refused now, not after the fine-tuning
+    claim_output_dir(
+        args, list(RESULT_FILES.values()), parser
+    )  # refused now, not after the fine-tuning
+    if args.save_model:
         try:
             check_ours(args.save_model, "the classifier", args.force)
         except ForeignFilesError as error:

@@ -37,12 +37,14 @@ def markdown_table(results: SweepResults) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESULT_FILES = {"json": "results.json", "markdown": "results.md", "plot": "results.png"}
+
+
 def write_results(results: SweepResults, output_dir: str | Path) -> dict[str, Path]:
     """`results.json`, `results.md` and `results.png` in `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": output_dir / "results.json", "markdown": output_dir / "results.md",
-             "plot": output_dir / "results.png"}  # fmt: skip
+    paths = {kind: output_dir / name for kind, name in RESULT_FILES.items()}
     paths["json"].write_text(json.dumps(results.to_dict(), indent=2) + "\n")
     intro = (f"Few-label evaluation on {results.dataset} ({results.task}), test split: mean over "
              f"seeds with a 95 % percentile-bootstrap interval over the {results.interval}.\n\n")  # fmt: skip
