@@ -40,6 +40,8 @@ from .imaging import ImageLike
 from .modeling_mocoim import LayerSpec, MocoImModel, resolve_layers
 from .precision import autocast
 
+__all__ = ["embed_archive", "Embeddings", "decoding_loader"]
+
 Precision = Literal["fp32", "bf16", "fp16"]
 MANIFEST = "embeddings.json"
 INDEX = "index.csv"
@@ -162,8 +164,8 @@ def embed_archive(
             gives them.
         layers: stages whose global-average-pooled features are kept.
         num_workers: decoding processes (default: the CPU count, at most 8; 0 decodes inline).
-        device, precision: where (the model is moved there) and how the forward runs
-            (`"bf16"`/`"fp16"` by autocast); features are stored as float32.
+        device: where the forward runs (the model is moved there); default the GPU if any.
+        precision: `"fp32"`, or `"bf16"`/`"fp16"` by autocast; features are stored as float32.
         shard_size: images per shard, the unit of memory, of resuming and of sharing out ranks.
         resume: continue the folder's run after its last complete shard (a folder that holds no
             run yet is started).

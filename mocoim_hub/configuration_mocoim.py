@@ -157,15 +157,17 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
     Configuration of a MoCo-IM encoder (a torchvision ResNet pretrained with MoCo v2 plus an
     intermediate-layer loss; Kaku et al., NeurIPS 2021, arXiv:2110.14805).
 
-    Args:
+    Attributes:
         backbone: torchvision ResNet name, one of `BACKBONES`.
         num_channels: input channels, 1 (grayscale, e.g. X-ray) or 3 (RGB, e.g. fundus, histology).
         stem: `"imagenet"` (7x7 stride-2 conv + max-pool) or `"small"` (3x3 stride-1 conv, no
             max-pool) for inputs of about 64 px or less.
         zero_init_residual: zero the last BatchNorm of each residual block at initialisation.
         image_size: side of the square input the encoder was trained on.
-        image_mean, image_std: per-channel normalisation applied by the image processor.
-        pretraining_recipe, pretraining_dataset: where the weights come from (for model cards).
+        image_mean: per-channel means the image processor subtracts.
+        image_std: per-channel standard deviations the image processor divides by.
+        pretraining_recipe: the recipe the weights were pretrained with (for model cards).
+        pretraining_dataset: the dataset they were pretrained on (for model cards).
         intermediate_loss: `"none"` (plain MoCo v2), `"mse"` or `"barlow"`; `None` if not pretrained.
         intermediate_layers: stages (1..4) the intermediate loss was applied to.
         intermediate_weights: weight of the loss at each of those stages.
@@ -174,8 +176,9 @@ class MocoImConfig(BackboneConfigMixin, PreTrainedConfig):
             for the model cards of models trained on a user's own images.
         finetuning_hparams: for a fine-tuned classifier, how it was fine-tuned (dataset, label
             fraction, optimiser settings, chosen epoch), rendered into its model card.
-        out_features, out_indices: the stages `MocoImBackbone` returns (names in `STAGE_NAMES` or
-            indices 0..4); default the last.
+        out_features: the stages `MocoImBackbone` returns, by name (`STAGE_NAMES`); default
+            the last.
+        out_indices: the same stages by index (0..4).
 
     Example:
     ```python

@@ -19,17 +19,28 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-# Bytes one decoded frame may take as float32: 64 M samples, e.g. 8192 x 8192 grayscale or
-# 4729 x 4729 RGB, several times the largest mammogram. load_image + processor then add at most
-# ~0.8 GB (measured by tests/reliability/test_hostile_files.py).
+__all__ = [
+    "DECODE_BUDGET",
+    "MAX_TIFF_BLOCKS",
+    "MAX_JPEG_SCANS",
+    "BadImageError",
+    "Codestream",
+    "check_decode_budget",
+    "check_file_structure",
+    "check_frame_codestream",
+]
+
 DECODE_BUDGET = 256 * 2**20
-# An 8192-row image stored a row per strip, 4 samples in planes of their own, has 32768 strips.
-# Pillow sets up and reads 65536 in 0.6 s here (tests/reliability/test_hostile_files.py); one
-# million take 10 s and 320 MB.
+"""Bytes one decoded frame may take as float32: 64 M samples, e.g. 8192 x 8192 grayscale or
+4729 x 4729 RGB, several times the largest mammogram. `load_image` + processor then add at most
+~0.8 GB (measured by tests/reliability/test_hostile_files.py)."""
 MAX_TIFF_BLOCKS = 2**15
-# Encoders write 6 (gray) or 10 (colour) scans for a progressive JPEG; a sequential one has one
-# scan per component at most.
+"""Strips or tiles a TIFF may list. An 8192-row image stored a row per strip, 4 samples in planes
+of their own, has 32768 strips; Pillow sets up 32768 in 0.25 s here, one million in 10 s and
+320 MB."""
 MAX_JPEG_SCANS = 100
+"""Scans a JPEG may hold. Encoders write 6 (gray) or 10 (colour) for a progressive JPEG; a
+sequential one has one per component at most."""
 _FLOAT_BYTES = 4
 
 

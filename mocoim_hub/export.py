@@ -29,6 +29,8 @@ from .extras import require
 from .image_processing_mocoim import MocoImImageProcessor
 from .modeling_mocoim import LayerSpec, MocoImModel, resolve_layers, run_stages
 
+__all__ = ["export_encoder", "EmbeddingEncoder", "ParityReport"]
+
 ExportFormat = Literal["onnx", "torchscript", "exported-program"]
 FILE_OF: dict[str, str] = {
     "onnx": "model.onnx",

@@ -26,6 +26,8 @@ from .image_processing_mocoim import MocoImImageProcessor
 from .imaging import ImageLike
 from .modeling_mocoim import LayerSpec, MocoImModel, resolve_layers
 
+__all__ = ["embed_images", "extract_features", "ProcessedImages"]
+
 
 def model_fingerprint(model: MocoImModel) -> str:
     digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())

@@ -30,6 +30,8 @@ from .model_card import (
 )
 from .results import Estimate
 
+__all__ = ["save_for_hub", "push_to_hub", "PushError"]
+
 T = TypeVar("T")
 CARD = "README.md"
 DEFAULT_TIMEOUT_S = 60.0  # a Hub request with no answer for this long is retried

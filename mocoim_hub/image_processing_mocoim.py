@@ -50,11 +50,14 @@ class MocoImImageProcessor(BaseImageProcessor):
 
     Args:
         num_channels: channels the model takes, 1 or 3.
-        do_resize, size: resize to `{"shortest_edge": s}` (keeps the aspect ratio) or to
-            `{"height": h, "width": w}`.
+        do_resize: whether to resize.
+        size: `{"shortest_edge": s}` (keeps the aspect ratio) or `{"height": h, "width": w}`.
         resample: `"bilinear"`, `"bicubic"` or `"nearest"`.
-        do_center_crop, crop_size: crop `{"height": h, "width": w}` from the centre.
-        do_normalize, image_mean, image_std: per-channel normalisation.
+        do_center_crop: whether to crop from the centre.
+        crop_size: the crop, `{"height": h, "width": w}`.
+        do_normalize: whether to normalise per channel.
+        image_mean: per-channel means subtracted.
+        image_std: per-channel standard deviations divided by.
         intensity_scaling: `"dtype"` (by bit depth) or `"minmax"` (each image to its own range).
         channels_first: layout of 3-D arrays/tensors; `None` guesses (HWC for numpy, CHW for torch).
     """

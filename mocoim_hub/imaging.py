@@ -42,6 +42,15 @@ from .decode_budget import (
 )
 from .extras import require
 
+__all__ = [
+    "load_image",
+    "read_dicom",
+    "is_dicom",
+    "dicom_patient_id",
+    "pil_to_array",
+    "scale_intensity",
+]
+
 IntensityScaling = Literal["dtype", "minmax"]
 INTENSITY_SCALINGS = ("dtype", "minmax")
 ImageLike = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike

@@ -23,6 +23,8 @@ from .manifest import record
 from .results import Estimate, percent
 from .sources import looks_local, require_model_folder
 
+__all__ = ["render_model_card", "write_model_card", "save_evaluations", "load_evaluations"]
+
 TEMPLATE = "mocoim.md.j2"
 EVAL_RESULTS_FILE = "eval_results.json"
 BASELINES_FILE = "eval_baselines.json"  # encoders measured beside the model, on the same splits

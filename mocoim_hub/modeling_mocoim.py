@@ -89,6 +89,9 @@ def resolve_layers(layers: LayerSpec | Sequence[LayerSpec] | None) -> list[int]:
 
 
 class MocoImPreTrainedModel(PreTrainedModel):
+    """The base of the MoCo-IM models: their config class, weight initialisation, and what
+    transformers needs to save, load and shard them."""
+
     config: MocoImConfig
     config_class = MocoImConfig
     base_model_prefix = "mocoim"

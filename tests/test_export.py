@@ -1,5 +1,5 @@
 """Exports run by their own runtimes give PyTorch's outputs (1- and 3-channel models, two sizes,
-batch 1 and 3), quietly; torch.jit.script is refused in one line; the README's numpy/onnxruntime
+batch 1 and 3), quietly; torch.jit.script is refused in one line; the serving guide's numpy/onnxruntime
 serving code reproduces the PyTorch pipeline's embedding."""
 
 import json
@@ -16,7 +16,7 @@ from mocoim_hub import MocoImConfig, MocoImImageProcessor, MocoImModel
 from mocoim_hub.commands import export
 from mocoim_hub.export import export_encoder
 
-README = Path(__file__).parents[1] / "README.md"
+GUIDE = Path(__file__).parents[1] / "docs" / "guides" / "embeddings-and-serving.md"
 
 
 def random_encoder(num_channels: int, image_size: int) -> tuple[MocoImModel, MocoImImageProcessor]:
@@ -92,17 +92,17 @@ def test_the_command_writes_new_folders_only(tmp_path, saved_model_dir, capsys):
         export.main([saved_model_dir, str(out)])
 
 
-def test_the_readme_serving_code_gives_the_pipeline_embedding(tmp_path, monkeypatch):
-    """The README's block runs in a folder holding an export of a 1-channel 64 px model; its
-    numpy/PIL preprocessing then onnxruntime give what the PyTorch pipeline gives."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Serving without PyTorch") :]
+def test_the_guides_serving_code_gives_the_pipeline_embedding(tmp_path, monkeypatch):
+    """The serving guide's block runs in a folder holding an export of a 1-channel 64 px model;
+    its numpy/PIL preprocessing then onnxruntime give what the PyTorch pipeline gives."""
+    text = GUIDE.read_text(encoding="utf-8")
+    section = text[text.index("## Serving without PyTorch") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     model, processor = random_encoder(1, 64)
     export_encoder(model, processor, tmp_path / "runs" / "demo" / "onnx")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code, "README", "exec"), namespace)
+    exec(compile(code, str(GUIDE), "exec"), namespace)
     for image in ("fundus.png", "scan.png"):
         with torch.inference_mode():
             expected = model(**processor(image)).pooler_output[0].numpy()

@@ -25,3 +25,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         assert "2 steps in" in outputs and "nearest neighbour of the same class" in outputs
         assert "| pretrained | linear | 100 % |" in outputs and "| random |" in outputs
         assert (tmp_path / "runs" / "notebook" / "run-2-steps" / "model" / "config.json").exists()
+    if path.stem == "embed_an_archive":
+        assert "201 image files (60 DICOM" in outputs and "201 rows; 200 embedded" in outputs
+        assert "not embedded: broken.png" in outputs and "same part of the archive" in outputs
+        assert (tmp_path / "runs" / "archive-notebook" / "embeddings" / "index.csv").is_file()

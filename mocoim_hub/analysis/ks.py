@@ -13,6 +13,9 @@ from scipy.stats import ks_2samp
 
 @dataclass(frozen=True)
 class KsDistance:
+    """Kolmogorov-Smirnov distances between two sets of class probabilities: per class, their
+    p-values, and the mean over classes."""
+
     per_class: dict[str, float]  # KS statistic of each class's probability distribution
     p_values: dict[str, float]
     mean: float

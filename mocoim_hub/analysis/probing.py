@@ -76,4 +76,5 @@ def probing_table(results: Sequence[Estimate]) -> str:
 
 
 def probing_rows(results: Sequence[Estimate]) -> list[dict]:
+    """The layer-wise probing estimates as plain dicts, as `analysis.json` stores them."""
     return [asdict(r) for r in results]

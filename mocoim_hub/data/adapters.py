@@ -51,6 +51,7 @@ NIH_FINDINGS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
 )  # fmt: skip
+"""The 14 findings of NIH ChestX-ray14, in the order of its label columns."""
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 BadImagePolicy = Literal["error", "skip"]
 SKIP_HINT = "pass on_bad_image='skip'"  # commands name their own flag in its place

@@ -60,6 +60,7 @@ PRESET_SPECS = {
     "paper-dr": Preset(("resize", "jitter", "blur", "rotate", "hflip"), rotation=30),
 }  # fmt: skip
 PRESETS = tuple(PRESET_SPECS)
+"""The names of the two-view augmentation presets (`two_view_transform(preset, ...)`)."""
 
 
 def preset_spec(preset: str) -> Preset:

@@ -162,6 +162,7 @@ DATASETS: dict[str, DatasetKind] = {
     ),
     "python": DatasetKind(_given_from_python, None),  # a dataset object given to pretrain()
 }
+"""The dataset kinds by name (`--dataset`): how each opens a path, and its facts for model cards."""
 
 
 def kinds_help() -> str:

@@ -21,6 +21,7 @@ PRIMARY_METRIC: dict[str, str] = {
     "binary": "auroc",
     "multi-class": "accuracy",
 }
+"""The metric each task is judged by: mean AUROC over findings, AUROC, or accuracy."""
 
 
 def task_of(labels: np.ndarray, num_classes: int) -> Task:

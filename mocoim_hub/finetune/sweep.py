@@ -73,6 +73,9 @@ class Run:
 
 @dataclass
 class SweepResults:
+    """What `run_sweep` measured: every run, the summary over seeds with bootstrap intervals, and
+    the classifier `keep` asked for. `to_dict`/`from_dict` are `results.json`."""
+
     task: str
     dataset: str
     runs: list[Run]

@@ -46,8 +46,11 @@ class IntermediateLoss(nn.Module):
         kind: `"mse"` or `"barlow"`.
         layers: stage numbers (1..4) and their weights, e.g. `{1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}`.
         channels: channels of each stage (`config.hidden_sizes`, stem first).
-        mse_form, mse_grids, mse_normalize: see `IntermediateMSELoss`; grids per layer.
-        barlow_weighting, barlow_dim: see `BarlowTwinsLoss`; `barlow_dim` is the projector width.
+        mse_form: see `IntermediateMSELoss`.
+        mse_grids: see `IntermediateMSELoss`; a grid per layer.
+        mse_normalize: see `IntermediateMSELoss`.
+        barlow_weighting: see `BarlowTwinsLoss`.
+        barlow_dim: the Barlow-Twins projector's width.
     """
 
     def __init__(

@@ -266,10 +266,11 @@ def test_hf_dataset_multi_label_lists_and_a_folder_of_data_files(tmp_path):
 
 
 def test_decompression_bomb_and_empty_folder(tmp_path, monkeypatch):
+    import mocoim_hub.decode_budget
     import mocoim_hub.imaging
 
     write_png(tmp_path / "a" / "big.png", size=(64, 64))
-    monkeypatch.setattr(mocoim_hub.imaging, "DECODE_BUDGET", 1000)
+    monkeypatch.setattr(mocoim_hub.decode_budget, "DECODE_BUDGET", 1000)
     with pytest.raises(ValueError, match="big.png .* over the decode budget"):
         mocoim_hub.imaging.load_image(tmp_path / "a" / "big.png")
     (tmp_path / "empty" / "class").mkdir(parents=True)

@@ -1,7 +1,7 @@
-"""The README runs as written. Each Python block runs in a fresh interpreter, in a folder holding
-what the README's commands make (command 1's `runs/demo`, the classifier of `--save-model`), with
-a local Hub for its push; each console command of the bash blocks exists and takes every flag the
-README gives it."""
+"""The README, CONTRIBUTING.md and the guides run as written. Each Python block runs in a fresh
+interpreter, in a folder holding what the README's commands make (command 1's `runs/demo`, the
+classifier of `--save-model`, its ONNX export), with a local Hub for its push; each console command
+of the bash blocks exists and takes every flag the document gives it."""
 
 import importlib
 import json
@@ -16,19 +16,23 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 SUBCOMMANDS = {"mocoim-hub", "mocoim-space"}
 
 
-def code_blocks(language: str) -> list[tuple[int, str]]:
-    """(first line number, code) of each block of `language`."""
-    text = README.read_text(encoding="utf-8")
-    return [
-        (text[: m.start()].count("\n") + 1, m.group(2))
-        for m in BLOCK.finditer(text)
-        if m.group(1) == language
-    ]
+def code_blocks(language: str) -> list[tuple[str, str]]:
+    """("document:line", code) of each block of `language` in the documents."""
+    blocks = []
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        blocks += [
+            (f"{document.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}", m.group(2))
+            for m in BLOCK.finditer(text)
+            if m.group(1) == language
+        ]
+    return blocks
 
 
 def run(command: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -50,18 +54,29 @@ def workdir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("line", "code"), code_blocks("python"), ids=lambda v: f"line {v}" if isinstance(v, int) else "")  # fmt: skip
-def test_python_block_runs(line, code, workdir, hub):
+def first_of_each(blocks: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The same code shown in two documents (the README's snippet in the Quickstart) runs once."""
+    where_of: dict[str, str] = {}
+    for where, code in blocks:
+        where_of.setdefault(code, where)
+    return [(where, code) for code, where in where_of.items()]
+
+
+PYTHON_BLOCKS = first_of_each(code_blocks("python"))
+
+
+@pytest.mark.parametrize(("where", "code"), PYTHON_BLOCKS, ids=[w for w, _ in PYTHON_BLOCKS])
+def test_python_block_runs(where, code, workdir, hub):
     result = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=os.environ,
                             capture_output=True, text=True, timeout=900)  # fmt: skip
-    assert result.returncode == 0, f"README line {line}:\n{code}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"{where}:\n{code}\n{result.stderr[-3000:]}"
 
 
 def console_commands() -> list[tuple[str, list[str], list[str]]]:
     """(program, subcommand, flags) of every `mocoim-*` command, `torchrun`/`accelerate launch`
     `-m` and `python app.py` in the bash blocks; `[--flag]` optional parts count too."""
     commands = []
-    for _, code in code_blocks("bash"):
+    for where, code in code_blocks("bash"):
         for line in code.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = [w for w in shlex.split(part, comments=True) if "=" not in w or w.startswith("-")]  # fmt: skip
@@ -83,7 +98,7 @@ def console_commands() -> list[tuple[str, list[str], list[str]]]:
                 flags = [
                     w.strip("[]").split("=")[0] for w in words if w.strip("[").startswith("--")
                 ]
-                commands.append((part.strip(), program, flags))
+                commands.append((f"{where}: {part.strip()}", program, flags))
     return commands
 
 
@@ -109,14 +124,12 @@ def test_bash_commands_exist_with_the_flags_given(monkeypatch, capsys):
         if key not in helps:
             helps[key] = help_text(program, monkeypatch, capsys)
         missing = [f for f in flags if not re.search(rf"{re.escape(f)}\b", helps[key])]
-        assert not missing, (
-            f"README command `{text}` uses {missing}, unknown to {' '.join(program)}"
-        )
+        assert not missing, f"command {text} uses {missing}, unknown to {' '.join(program)}"
     assert {"mocoim-pretrain", "mocoim-finetune", "mocoim-space"} <= {p[0] for p in helps}
 
 
 def test_the_slurm_script_shown_is_the_one_shipped():
-    script = (README.parent / "training" / "pretrain.sbatch").read_text()
+    script = (ROOT / "training" / "pretrain.sbatch").read_text()
     assert any(code == script for _, code in code_blocks("bash"))
     assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0
 
