@@ -48,13 +48,15 @@ def _files(folder: Path) -> list[Path]:
 
 
 def record(folder: str | os.PathLike, paths: Iterable[str | os.PathLike] | None = None) -> None:
-    """Note `paths` (default: every file in `folder`) as written by this package, as they are."""
+    """Note `paths` (default: every file in `folder`) as written by this package, as they are:
+    names inside `folder`, or paths as the caller holds them (absolute or from the cwd)."""
     folder = Path(folder)
     manifest = _manifest(folder)
     for path in _files(folder) if paths is None else (Path(p) for p in paths):
-        path = path if path.is_absolute() else folder / path
+        inside = folder / path
+        path = inside if inside.is_file() else path
         if path.is_file():
-            manifest[path.relative_to(folder).as_posix()] = _digest(path)
+            manifest[path.resolve().relative_to(folder.resolve()).as_posix()] = _digest(path)
     _save(folder, manifest)
 
 
@@ -69,9 +71,15 @@ def claim(folder: str | os.PathLike, names: Iterable[str]) -> None:
 
 
 def unclaimed(folder: str | os.PathLike, names: Iterable[str]) -> list[str]:
-    """Those of `names` that exist in `folder` without being claimed or recorded there."""
+    """Those of `names` that exist in `folder` and are not ours: neither claimed (whatever they
+    hold) nor recorded as they are now (a results table the user edited is theirs)."""
     folder, manifest = Path(folder), _manifest(Path(folder))
-    return [name for name in names if (folder / name).exists() and name not in manifest]
+    return [
+        name
+        for name in names
+        if (folder / name).exists()
+        and (name not in manifest or manifest[name] not in (None, _digest(folder / name)))
+    ]
 
 
 def foreign_files(folder: str | os.PathLike) -> list[str]:

@@ -74,3 +74,17 @@ def test_an_evaluation_leaves_someone_elses_results_alone(tmp_path, capsys, comm
     assert f"did not write, or that were changed since: {theirs}." in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == [theirs]
     assert (out / theirs).read_text() == "my own notes"
+
+
+def test_paths_are_recorded_whether_named_inside_or_held_from_the_cwd(tmp_path, monkeypatch):
+    from mocoim_hub.manifest import record, unclaimed
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "out"
+    folder.mkdir(parents=True)
+    for name in ("a.json", "b.md", "c.png"):
+        (folder / name).write_text(name)
+    record("runs/out", ["runs/out/a.json", "b.md", folder / "c.png"])
+    assert unclaimed("runs/out", ["a.json", "b.md", "c.png"]) == []
+    (folder / "b.md").write_text("edited by hand")
+    assert unclaimed("runs/out", ["a.json", "b.md", "c.png"]) == ["b.md"]

@@ -30,9 +30,10 @@ from ..analysis import (
 )
 from ..configuration_mocoim import STAGE_NAMES
 from ..finetune import extract_features, labelled_subsets, linear_probe, task_of
+from ..manifest import record
 from .evaluation import (
     add_model_and_data_arguments,
-    claim_output_dir,
+    check_output_dir,
     demo_command,
     load_models_and_data,
     parse_model_spec,
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("give at least two --models (e.g. a model and 'random').")
-    claim_output_dir(args, OUTPUT_FILES, parser)
+    check_output_dir(args, OUTPUT_FILES, parser)
 
     # --- models, data and features ----------------------------------------------------------------
     encoders, splits, dataset_name = load_models_and_data(args)
@@ -178,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     lines += [f"| {name} | {d.mean:.3f} |" for name, d in ks.items()]
     (args.output_dir / "analysis.md").write_text("\n".join(lines) + "\n")
+    record(args.output_dir, OUTPUT_FILES)
     print("\n".join(lines))
     print(f"\nwrote {', '.join(OUTPUT_FILES)} to {args.output_dir}")
     model = parse_model_spec(args.models[0])[1]

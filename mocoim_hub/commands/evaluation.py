@@ -23,7 +23,7 @@ from ..data.kinds import (
 from ..data.summary import SPLITS_FILE, SUMMARY_FILE, DataSummary, summarize, write_data_record
 from ..demo import DEFAULT_MODEL
 from ..finetune.sweep import DEFAULT_FRACTIONS, Encoder
-from ..manifest import ForeignFilesError, check_ours, claim, unclaimed
+from ..manifest import ForeignFilesError, check_ours, record, unclaimed
 from ..sources import check_model_source
 from .arguments import data_flags
 
@@ -141,24 +141,21 @@ def load_models_and_data(
     check_model_specs(args.models)
     splits, name, summary = open_data_arguments(args)
     encoders = load_encoders(args.models, args.device)
-    write_data_record(splits, summary, args.output_dir, split_seed=0)
+    record(args.output_dir, write_data_record(splits, summary, args.output_dir, split_seed=0))
     return encoders, splits, name
 
 
-def claim_output_dir(
+def check_output_dir(
     args: argparse.Namespace, names: Sequence[str], parser: argparse.ArgumentParser
 ) -> None:
-    """Refuse, before anything is loaded, an --output-dir holding any of `names` (or the data
-    record) that this package did not write, unless --force; then claim them, so that this
-    program may write them again on a later run."""
-    names = [*names, SUMMARY_FILE, SPLITS_FILE]
-    foreign = unclaimed(args.output_dir, names)
+    """Refuse, before anything is loaded or written, an --output-dir holding any of `names` (or
+    the data record) that this package did not write or that changed since, unless --force.
+    What the program writes there is recorded, so a later run may write it again."""
+    foreign = unclaimed(args.output_dir, [*names, SUMMARY_FILE, SPLITS_FILE])
     try:
         check_ours(args.output_dir, "the results", args.force, foreign)
     except ForeignFilesError as error:
         parser.exit(1, f"{error}\n")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    claim(args.output_dir, names)
 
 
 def demo_command(model: str) -> str:

@@ -47,14 +47,14 @@ from ..finetune import (
 )
 from ..finetune.report import RESULT_FILES
 from ..finetune.sweep import MODES, Encoder, SweepResults
-from ..manifest import ForeignFilesError, check_ours
+from ..manifest import ForeignFilesError, check_ours, record
 from ..model_card import save_evaluations, write_model_card
 from ..results import percent
 from .arguments import add_hub_arguments, check_hub_arguments, publish
 from .evaluation import (
     RANDOM,
     add_model_and_data_arguments,
-    claim_output_dir,
+    check_output_dir,
     data_flags_of,
     demo_command,
     load_models_and_data,
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.save_model and "full" not in args.modes:
         parser.error("--save-model keeps a fine-tuned classifier: add --modes full.")
     keep = (max(args.fractions), args.seeds[0]) if args.save_model else None
-    claim_output_dir(
+    check_output_dir(
         args, list(RESULT_FILES.values()), parser
     )  # refused now, not after the fine-tuning
     if args.save_model:
@@ -139,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         keep=keep,
     )
     paths = write_results(results, args.output_dir)
+    record(args.output_dir, paths.values())
 
     # --- cards and publishing ---------------------------------------------------------------------
     first = Path(parse_model_spec(args.models[0])[1])
