@@ -29,7 +29,7 @@ from .schedules import LR_SCHEDULES
 from .trackers import TRACKERS
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
-# `--help` of the recipe fields a user names most (the others: see the README's recipe table)
+# `--help` of the recipe fields a user names most (the others: docs/guides/pretraining.md)
 FIELD_HELP = {
     "dataset": f"dataset kind, inferred from --data-path when the recipe's reads no path: {kinds_help()}",
     "data_path": DATA_PATH_HELP,
@@ -52,7 +52,7 @@ RESUMABLE_CHANGES = ("name", "epochs", "max_steps", "log_every", "checkpoint_eve
 
 @dataclass
 class PretrainRecipe:
-    """All settings of a pretraining run (see the README's recipe table for their meaning)."""
+    """All settings of a pretraining run (docs/guides/pretraining.md says what they mean)."""
 
     name: str = "custom"
     # data: `dataset` is a kind of `mocoim_hub.data.kinds.DATASETS` (inferred from `data_path` when
