@@ -57,7 +57,7 @@ def check_decode_budget(name: str, width: int, height: int, samples: int, bytes_
             f"{name} declares a {width}x{height} image with {samples} sample(s) of "
             f"{bytes_per_sample} byte(s) per pixel: {size / 2**20:.0f} MiB once decoded to float32, "
             f"over the decode budget of {DECODE_BUDGET // 2**20} MiB "
-            f"(mocoim_hub.imaging.DECODE_BUDGET). Downscale the image before loading it."
+            f"(mocoim_hub.decode_budget.DECODE_BUDGET). Downscale the image before loading it."
         )
 
 
@@ -101,7 +101,7 @@ def _codestream(data: bytes, name: str) -> Codestream | None:
     if data[:2] == b"\xff\xd8":
         return _jpeg_layout(data, name)
     if data[:4] == b"\xff\x4f\xff\x51":
-        return _j2k_size(data, 4, name)
+        return _j2k_size(data, name)
     if data[4:8] == b"jP  ":  # a JP2 file: its header box says the size
         at = data.find(b"ihdr")
         if at < 0 or len(data) < at + 14:
@@ -111,12 +111,12 @@ def _codestream(data: bytes, name: str) -> Codestream | None:
     return None
 
 
-def _j2k_size(data: bytes, at: int, name: str) -> Codestream:
-    """The SIZ segment, which must follow the start-of-codestream marker."""
-    if len(data) < at + 38:
+def _j2k_size(data: bytes, name: str) -> Codestream:
+    """The SIZ segment, which must follow the 2-byte start-of-codestream marker."""
+    if len(data) < 42:
         raise BadImageError(f"{name}: its JPEG 2000 frame ends inside its size segment.")
-    width, height, x0, y0 = struct.unpack(">IIII", data[at + 4 : at + 20])
-    (samples,) = struct.unpack(">H", data[at + 36 : at + 38])
+    width, height, x0, y0 = struct.unpack(">IIII", data[8:24])
+    (samples,) = struct.unpack(">H", data[40:42])
     return Codestream("JPEG 2000", max(width - x0, 0), max(height - y0, 0), samples)
 
 

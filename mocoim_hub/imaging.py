@@ -257,7 +257,7 @@ def _transfer_syntax(pydicom, stream: BinaryIO, name: str):
         if size > DECODE_BUDGET:
             raise BadImageError(
                 f"{name} is a deflated DICOM file that inflates to over the decode budget of "
-                f"{DECODE_BUDGET // 2**20} MiB (mocoim_hub.imaging.DECODE_BUDGET)."
+                f"{DECODE_BUDGET // 2**20} MiB (mocoim_hub.decode_budget.DECODE_BUDGET)."
             )
     stream.seek(0)
     return syntax
